@@ -1,0 +1,649 @@
+"""Problem types: small frozen dataclasses that describe *what* is solved.
+
+Solvers never care where a problem came from; they call the oracle methods
+(:meth:`Problem.value`, :meth:`Problem.gradient`, :meth:`Problem.value_and_grad`,
+:meth:`Problem.hessian`, :meth:`Problem.hess_vec`) and read the structure of the
+structured kinds (``Q`` of a :class:`QuadraticProblem`, ``A`` of a :class:`GLMProblem`).
+
+Every kind checks its inputs when it is built and raises an error that names the argument.
+A method declares which kinds it accepts; :func:`optkit.minimize` checks before any work.
+Where one kind is naturally another, an explicit adapter converts it
+(:meth:`LinearSystem.as_quadratic`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit
+
+__all__ = [
+    "Problem",
+    "CompositeProblem",
+    "QuadraticProblem",
+    "GLMProblem",
+    "BilevelProblem",
+    "LinearSystem",
+    "ReLUTrainingProblem",
+]
+
+Array = NDArray[np.float64]
+
+
+# -- input checks shared by every kind ---------------------------------------------------------
+
+
+def _check_callable(name: str, value: Any, required: bool = False) -> None:
+    if value is None:
+        if required:
+            raise TypeError(f"{name} is required")
+        return
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+
+
+def as_vector(name: str, value: ArrayLike | None) -> Array | None:
+    """``value`` as a finite 1-D float array, or ``None``; raise ``ValueError`` naming it."""
+    if value is None:
+        return None
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.ndim != 1:
+        raise ValueError(f"'{name}' must only have one dimension.")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"'{name}' must be a real numeric array, got dtype {arr.dtype}")
+    arr = arr.astype(float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"'{name}' must be finite (it contains NaN or inf)")
+    return arr
+
+
+def _check_f_opt(f_opt: float | None) -> float | None:
+    if f_opt is None:
+        return None
+    value = float(f_opt)
+    if not math.isfinite(value):
+        raise ValueError(f"f_opt must be finite or None, got {f_opt!r}")
+    return value
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    """Set a field of a frozen dataclass while it is being built (``__post_init__`` only)."""
+    object.__setattr__(obj, name, value)
+
+
+# -- smooth problems ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Problem:
+    """A smooth unconstrained problem ``min_x f(x)``.
+
+    Give ``fun`` and ``grad``, or ``fun_and_grad`` returning ``(f, g)`` (one evaluation for
+    both), or only ``fun`` (methods that need a gradient then use finite differences).
+
+    Parameters
+    ----------
+    fun : callable, optional
+        ``fun(x) -> float``.
+    grad : callable, optional
+        ``grad(x) -> ndarray`` of the shape of ``x``.
+    fun_and_grad : callable, optional
+        ``fun_and_grad(x) -> (float, ndarray)``.
+    hess : callable, optional
+        ``hess(x) -> (n, n)`` ndarray, sparse matrix or ``LinearOperator``.
+    hessp : callable, optional
+        ``hessp(x, v) -> ndarray``, the Hessian-vector product.
+    hess_approx : mapping of str to callable, optional
+        Named Hessian approximations (``"gauss-newton"``, ``"fisher"``, ``"diagonal"``, ...),
+        each ``approx(x)`` returning a matrix or operator. ``"exact"`` is added from ``hess``.
+    sample : callable, optional
+        For stochastic methods: ``sample(batch_size, rng) -> Problem``, the objective on a
+        random mini-batch (same variables, an unbiased estimate of ``f`` up to scaling).
+    x0 : array_like, optional
+        Default starting point.
+    f_opt : float, optional
+        The known optimal value (for suboptimality plots), when known.
+    name : str
+        A short name, used in plots and tables.
+    """
+
+    fun: Callable[[Array], float] | None = None
+    grad: Callable[[Array], Array] | None = None
+    fun_and_grad: Callable[[Array], tuple[float, Array]] | None = None
+    hess: Callable[[Array], Any] | None = None
+    hessp: Callable[[Array, Array], Array] | None = None
+    hess_approx: Mapping[str, Callable[[Array], Any]] = field(default_factory=dict)
+    sample: Callable[[int, np.random.Generator], Problem] | None = None
+    x0: ArrayLike | None = None
+    f_opt: float | None = None
+    name: str = "problem"
+
+    #: Oracle fields that count as evaluations, and the counter each one increments.
+    counted_oracles: ClassVar[dict[str, tuple[str, ...]]] = {
+        "fun": ("nfev",),
+        "grad": ("njev",),
+        "fun_and_grad": ("nfev", "njev"),
+        "hess": ("nhev",),
+        "hessp": ("nhev",),
+    }
+
+    def __post_init__(self) -> None:
+        for name in self.counted_oracles:
+            _check_callable(name, getattr(self, name))
+        _check_callable("sample", self.sample)
+        if self.fun is None and self.fun_and_grad is None:
+            raise TypeError(f"{type(self).__name__} needs fun or fun_and_grad")
+        if not isinstance(self.hess_approx, Mapping):
+            raise TypeError("hess_approx must be a mapping from names to callables")
+        for key, approx in self.hess_approx.items():
+            _check_callable(f"hess_approx[{key!r}]", approx, required=True)
+        _set(self, "x0", as_vector("x0", self.x0))
+        _set(self, "f_opt", _check_f_opt(self.f_opt))
+        _set(self, "hess_approx", dict(self.hess_approx))
+
+    # The oracles. Solvers call these, never the fields, so every way of giving the
+    # derivatives works with every method.
+
+    @property
+    def has_grad(self) -> bool:
+        """Whether an analytic gradient is available."""
+        return self.grad is not None or self.fun_and_grad is not None
+
+    @property
+    def has_hess(self) -> bool:
+        """Whether Hessian-vector products are available (from ``hessp`` or ``hess``)."""
+        return self.hess is not None or self.hessp is not None
+
+    def value(self, x: Array) -> float:
+        """``f(x)``."""
+        if self.fun is not None:
+            return self.fun(x)
+        return self.fun_and_grad(x)[0]
+
+    def gradient(self, x: Array) -> Array:
+        """``∇f(x)``."""
+        if self.grad is not None:
+            return self.grad(x)
+        if self.fun_and_grad is not None:
+            return self.fun_and_grad(x)[1]
+        raise TypeError(f"problem {self.name!r} has no gradient")
+
+    def value_and_grad(self, x: Array) -> tuple[float, Array]:
+        """``(f(x), ∇f(x))``, with one evaluation when ``fun_and_grad`` is given."""
+        if self.fun_and_grad is not None:
+            return self.fun_and_grad(x)
+        return self.value(x), self.gradient(x)
+
+    def hessian(self, x: Array) -> Any:
+        """``∇²f(x)`` as given by ``hess``."""
+        if self.hess is None:
+            raise TypeError(f"problem {self.name!r} has no Hessian (hess)")
+        return self.hess(x)
+
+    def hess_vec(self, x: Array, v: Array) -> Array:
+        """``∇²f(x) v`` from ``hessp``, else from ``hess``."""
+        if self.hessp is not None:
+            return self.hessp(x, v)
+        return self.hessian(x) @ v
+
+    def objective(self, x: Array) -> float:
+        """The full objective at ``x`` (``f`` here; ``f + g`` for composite problems)."""
+        return self.value(x)
+
+    @property
+    def hess_approx_names(self) -> list[str]:
+        """Names of the available Hessian approximations, ``"exact"`` first when present."""
+        return (["exact"] if self.hess is not None else []) + list(self.hess_approx)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CompositeProblem(Problem):
+    """``min_x f(x) + g(x)`` with ``f`` smooth (the :class:`Problem` oracles) and ``g``
+    simple: its value ``g_fun`` and its proximal operator ``prox_g``.
+
+    Parameters
+    ----------
+    g_fun : callable
+        ``g_fun(x) -> float``.
+    prox_g : callable
+        ``prox_g(x, step) -> argmin_z g(z) + ||z - x||^2 / (2 step)``.
+    **kwargs
+        The fields of :class:`Problem` (for the smooth part ``f``).
+    """
+
+    g_fun: Callable[[Array], float] | None = None
+    prox_g: Callable[[Array, float], Array] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_callable("g_fun", self.g_fun, required=True)
+        _check_callable("prox_g", self.prox_g, required=True)
+
+    def objective(self, x: Array) -> float:
+        """``f(x) + g(x)``."""
+        return self.value(x) + self.g_fun(x)
+
+
+def _as_matrix(name: str, value: Any, square: bool = False) -> Any:
+    """A dense or sparse 2-D float matrix with finite entries; raise ``ValueError`` naming it."""
+    if sp.issparse(value):
+        mat = sp.csr_array(value, dtype=float)
+        data = mat.data
+    else:
+        mat = np.asarray(value, dtype=float)
+        if mat.ndim != 2:
+            raise ValueError(f"'{name}' must be a 2-D matrix, got {mat.ndim} dimension(s)")
+        data = mat
+    if square and mat.shape[0] != mat.shape[1]:
+        raise ValueError(f"'{name}' must be square, got shape {mat.shape}")
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"'{name}' must be finite (it contains NaN or inf)")
+    return mat
+
+
+def _check_symmetric(name: str, mat: Any) -> None:
+    diff = abs(mat - mat.T)
+    scale = abs(mat).max() if mat.shape[0] else 0.0
+    if diff.max() > 1e-10 * max(scale, 1.0):
+        raise ValueError(f"'{name}' must be symmetric")
+
+
+@dataclass(frozen=True, eq=False)
+class QuadraticProblem(Problem):
+    """``f(x) = ½ xᵀQx + cᵀx + const`` with symmetric positive semidefinite ``Q``.
+
+    ``Q`` may be dense or sparse (e.g. a graph Laplacian); block methods read it directly, and
+    every general method runs on it through the :class:`Problem` oracles, which are filled in.
+
+    Parameters
+    ----------
+    Q : (n, n) array_like or sparse matrix
+        Symmetric positive semidefinite.
+    c : (n,) array_like
+        Linear term.
+    const : float
+        Constant term.
+    **kwargs
+        ``x0``, ``f_opt``, ``name`` and the other fields of :class:`Problem`.
+    """
+
+    Q: Any
+    c: ArrayLike
+    const: float = 0.0
+
+    def __post_init__(self) -> None:
+        Q = _as_matrix("Q", self.Q, square=True)
+        _check_symmetric("Q", Q)
+        c = as_vector("c", self.c)
+        if c.shape[0] != Q.shape[0]:
+            raise ValueError(f"'c' has length {c.shape[0]} but Q has shape {Q.shape}")
+        _set(self, "Q", Q)
+        _set(self, "c", c)
+        if self.fun is None and self.fun_and_grad is None:
+            _set(self, "fun_and_grad", self._fun_and_grad)
+            _set(self, "hess", self._hess)
+            _set(self, "hessp", self._hessp)
+        super().__post_init__()
+
+    @property
+    def n(self) -> int:
+        """Number of variables."""
+        return self.Q.shape[0]
+
+    def _fun_and_grad(self, x: Array) -> tuple[float, Array]:
+        Qx = self.Q @ x
+        return 0.5 * float(x @ Qx) + float(self.c @ x) + self.const, Qx + self.c
+
+    def _hess(self, x: Array) -> Any:
+        return self.Q
+
+    def _hessp(self, x: Array, v: Array) -> Array:
+        return self.Q @ v
+
+
+_GLM_LOSSES = ("squared", "logistic")
+
+
+@dataclass(frozen=True, eq=False)
+class GLMProblem(CompositeProblem):
+    """A generalized linear model ``f(x) = Σ_i loss(a_iᵀx, b_i) + ½ l2 ‖x‖² + l1 ‖x‖₁``.
+
+    Losses (sums over the rows, as in the block coordinate descent literature):
+
+    - ``"squared"``: ``½ (a_iᵀx - b_i)²``;
+    - ``"logistic"``: ``log(1 + exp(-b_i a_iᵀx))`` with labels ``b_i`` in ``{-1, +1}``.
+
+    The smooth part (loss and L2) is the :class:`Problem` part; the L1 term is ``g`` with
+    soft-thresholding as its proximal operator.
+
+    Parameters
+    ----------
+    A : (m, n) array_like or sparse matrix
+        Design matrix.
+    b : (m,) array_like
+        Targets (``"squared"``) or labels in ``{-1, +1}`` (``"logistic"``).
+    loss : {"squared", "logistic"}
+    l2, l1 : float
+        Non-negative regularization weights.
+    **kwargs
+        ``x0``, ``f_opt``, ``name`` and the other fields of :class:`Problem`.
+    """
+
+    A: Any
+    b: ArrayLike
+    loss: str = "squared"
+    l2: float = 0.0
+    l1: float = 0.0
+
+    def __post_init__(self) -> None:
+        A = _as_matrix("A", self.A)
+        b = as_vector("b", self.b)
+        if b.shape[0] != A.shape[0]:
+            raise ValueError(f"'b' has length {b.shape[0]} but A has {A.shape[0]} rows")
+        if self.loss not in _GLM_LOSSES:
+            raise ValueError(f"loss must be one of {_GLM_LOSSES}, got {self.loss!r}")
+        if self.loss == "logistic" and not np.all(np.isin(b, (-1.0, 1.0))):
+            raise ValueError("'b' must hold labels in {-1, +1} for the logistic loss")
+        for name in ("l2", "l1"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
+        _set(self, "A", A)
+        _set(self, "b", b)
+        if self.fun is None and self.fun_and_grad is None:
+            _set(self, "fun_and_grad", self._fun_and_grad)
+            _set(self, "hessp", self._hessp)
+        if self.g_fun is None:
+            _set(self, "g_fun", self._g_fun)
+            _set(self, "prox_g", self._prox_g)
+        super().__post_init__()
+
+    @property
+    def n(self) -> int:
+        """Number of variables."""
+        return self.A.shape[1]
+
+    def _fun_and_grad(self, x: Array) -> tuple[float, Array]:
+        z = self.A @ x
+        if self.loss == "squared":
+            r = z - self.b
+            f = 0.5 * float(r @ r)
+        else:
+            bz = self.b * z
+            f = float(np.sum(np.logaddexp(0.0, -bz)))
+            r = -self.b * expit(-bz)
+        g = self.A.T @ r + self.l2 * x
+        return f + 0.5 * self.l2 * float(x @ x), g
+
+    def _curvature(self, x: Array) -> Array:
+        """The loss's second derivative at each row's margin."""
+        if self.loss == "squared":
+            return np.ones(self.A.shape[0])
+        s = expit(self.b * (self.A @ x))
+        return s * (1.0 - s)
+
+    def _hessp(self, x: Array, v: Array) -> Array:
+        return self.A.T @ (self._curvature(x) * (self.A @ v)) + self.l2 * v
+
+    def _g_fun(self, x: Array) -> float:
+        return self.l1 * float(np.abs(x).sum())
+
+    def _prox_g(self, x: Array, step: float) -> Array:
+        return np.sign(x) * np.maximum(np.abs(x) - step * self.l1, 0.0)
+
+
+# -- bilevel -----------------------------------------------------------------------------------
+
+_BILEVEL_ORACLES = (
+    "upper_fun",
+    "upper_grad",
+    "lower_fun",
+    "lower_grad_y",
+    "lower_grad_x",
+    "lower_hvp_yy",
+    "lower_hvp_xy",
+    "constraints",
+    "constraints_jvp_x",
+    "constraints_jvp_y",
+    "proj_x",
+    "proj_y",
+    "sample_upper",
+    "sample_lower",
+)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class BilevelProblem:
+    """``min_x F(x, y*(x))`` where ``y*(x)`` minimizes the lower level ``f(x, ·)``.
+
+    ``x ∈ R^n`` is the upper variable, ``y ∈ R^m`` the lower one. Every oracle takes and
+    returns NumPy arrays. How the hypergradient is computed (CG, Neumann, exact) and which
+    lower solver runs are options of the method, never fields of the problem.
+
+    Parameters
+    ----------
+    upper_fun : callable
+        ``F(x, y) -> float``.
+    upper_grad : callable
+        ``(x, y) -> (∇_x F, ∇_y F)``.
+    lower_fun : callable
+        ``f(x, y) -> float``.
+    lower_grad_y : callable
+        ``(x, y) -> ∇_y f`` in ``R^m``.
+    lower_grad_x : callable, optional
+        ``(x, y) -> ∇_x f`` in ``R^n``.
+    lower_hvp_yy : callable, optional
+        ``(x, y, v) -> ∇²_yy f · v`` in ``R^m``.
+    lower_hvp_xy : callable, optional
+        ``(x, y, v) -> ∇_x ⟨∇_y f(x, y), v⟩`` in ``R^n``.
+    constraints : callable, optional
+        Coupled lower-level constraints ``g(x, y) <= 0``, returning ``R^l``.
+    constraints_jvp_x, constraints_jvp_y : callable, optional
+        ``(x, y, lam) -> ∇_x ⟨g, lam⟩`` and ``∇_y ⟨g, lam⟩`` (Jacobian-transpose products).
+    proj_x, proj_y : callable, optional
+        Euclidean projections onto the sets of ``x`` and ``y``.
+    sample_upper, sample_lower : callable, optional
+        For stochastic methods: ``sample(batch_size, rng) -> BilevelProblem`` on a mini-batch.
+    x0 : (n,) array_like
+        Upper starting point.
+    y0 : (m,) array_like
+        Lower starting point.
+    lower_strong_convexity, lower_smoothness : float, optional
+        Known constants of ``f(x, ·)``, when known.
+    f_opt : float, optional
+        Known optimal upper value.
+    name : str
+    """
+
+    upper_fun: Callable[[Array, Array], float]
+    upper_grad: Callable[[Array, Array], tuple[Array, Array]]
+    lower_fun: Callable[[Array, Array], float]
+    lower_grad_y: Callable[[Array, Array], Array]
+    lower_grad_x: Callable[[Array, Array], Array] | None = None
+    lower_hvp_yy: Callable[[Array, Array, Array], Array] | None = None
+    lower_hvp_xy: Callable[[Array, Array, Array], Array] | None = None
+    constraints: Callable[[Array, Array], Array] | None = None
+    constraints_jvp_x: Callable[[Array, Array, Array], Array] | None = None
+    constraints_jvp_y: Callable[[Array, Array, Array], Array] | None = None
+    proj_x: Callable[[Array], Array] | None = None
+    proj_y: Callable[[Array], Array] | None = None
+    sample_upper: Callable[[int, np.random.Generator], BilevelProblem] | None = None
+    sample_lower: Callable[[int, np.random.Generator], BilevelProblem] | None = None
+    x0: ArrayLike
+    y0: ArrayLike
+    lower_strong_convexity: float | None = None
+    lower_smoothness: float | None = None
+    f_opt: float | None = None
+    name: str = "bilevel"
+
+    def __post_init__(self) -> None:
+        required = ("upper_fun", "upper_grad", "lower_fun", "lower_grad_y")
+        for name in _BILEVEL_ORACLES:
+            _check_callable(name, getattr(self, name), required=name in required)
+        if self.constraints is not None and self.constraints_jvp_y is None:
+            raise TypeError("constraints need constraints_jvp_y (and constraints_jvp_x)")
+        _set(self, "x0", as_vector("x0", self.x0))
+        _set(self, "y0", as_vector("y0", self.y0))
+        for name in ("lower_strong_convexity", "lower_smoothness"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be positive and finite, got {value!r}")
+        _set(self, "f_opt", _check_f_opt(self.f_opt))
+
+    @property
+    def n(self) -> int:
+        """Dimension of the upper variable ``x``."""
+        return self.x0.shape[0]
+
+    @property
+    def m(self) -> int:
+        """Dimension of the lower variable ``y``."""
+        return self.y0.shape[0]
+
+
+# -- linear systems and networks ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class LinearSystem:
+    """``A x = b`` with ``A`` symmetric positive (semi)definite.
+
+    Parameters
+    ----------
+    A : (n, n) array_like, sparse matrix or LinearOperator
+    b : (n,) array_like
+    grid_shape : tuple of int, optional
+        The grid the unknowns live on, for methods that see the system as an image (DCDM);
+        its product must equal ``n``.
+    x_true : (n,) array_like, optional
+        The exact solution, when known (for A-norm error histories).
+    x0 : (n,) array_like, optional
+        Default starting point (zeros when omitted).
+    name : str
+    """
+
+    A: Any
+    b: ArrayLike
+    grid_shape: tuple[int, ...] | None = None
+    x_true: ArrayLike | None = None
+    x0: ArrayLike | None = None
+    name: str = "linear-system"
+
+    def __post_init__(self) -> None:
+        A = self.A if isinstance(self.A, spla.LinearOperator) else _as_matrix("A", self.A, True)
+        if A.shape[0] != A.shape[1]:
+            raise ValueError(f"'A' must be square, got shape {A.shape}")
+        b = as_vector("b", self.b)
+        if b.shape[0] != A.shape[0]:
+            raise ValueError(f"'b' has length {b.shape[0]} but A has shape {A.shape}")
+        if self.grid_shape is not None:
+            shape = tuple(int(s) for s in self.grid_shape)
+            if any(s <= 0 for s in shape) or math.prod(shape) != b.shape[0]:
+                raise ValueError(f"grid_shape {shape} does not match the {b.shape[0]} unknowns")
+            _set(self, "grid_shape", shape)
+        for name in ("x_true", "x0"):
+            vec = as_vector(name, getattr(self, name))
+            if vec is not None and vec.shape != b.shape:
+                raise ValueError(f"'{name}' has shape {vec.shape}, expected {b.shape}")
+            _set(self, name, vec)
+        _set(self, "A", A)
+        _set(self, "b", b)
+
+    @property
+    def n(self) -> int:
+        """Number of unknowns."""
+        return self.b.shape[0]
+
+    def as_quadratic(self) -> QuadraticProblem:
+        """The equivalent :class:`QuadraticProblem` ``½ xᵀAx - bᵀx`` (needs an explicit ``A``)."""
+        if isinstance(self.A, spla.LinearOperator):
+            raise TypeError("as_quadratic needs A as a dense or sparse matrix, not an operator")
+        f_opt = None
+        if self.x_true is not None:
+            f_opt = -0.5 * float(self.b @ self.x_true)
+        x0 = np.zeros(self.n) if self.x0 is None else self.x0
+        return QuadraticProblem(Q=self.A, c=-self.b, x0=x0, f_opt=f_opt, name=self.name)
+
+    #: How a method that takes another kind can still solve this one.
+    adapters: ClassVar[dict[type, str]] = {Problem: "LinearSystem.as_quadratic()"}
+
+
+_RELU_LOSSES = ("squared", "bce", "hinge")
+
+
+@dataclass(frozen=True, eq=False)
+class ReLUTrainingProblem:
+    """Training a two-layer ReLU network ``ŷ(X) = Σ_j (X u_j)_+ α_j`` with weight decay ``β``.
+
+    Parameters
+    ----------
+    X : (n, d) array_like
+        Training inputs (append a ones column for a bias).
+    y : (n,) array_like
+        Targets: ``±1`` or real values (``"squared"``), ``{0, 1}`` (``"bce"``), ``±1``
+        (``"hinge"``).
+    loss : {"squared", "bce", "hinge"}
+    beta : float
+        Weight-decay strength (positive).
+    X_test, y_test : array_like, optional
+        Held-out data for test-accuracy histories.
+    name : str
+    """
+
+    X: ArrayLike
+    y: ArrayLike
+    loss: str = "squared"
+    beta: float = 1e-3
+    X_test: ArrayLike | None = None
+    y_test: ArrayLike | None = None
+    name: str = "relu-training"
+
+    def __post_init__(self) -> None:
+        X, y = self._check_data("X", "y", self.X, self.y)
+        if self.loss not in _RELU_LOSSES:
+            raise ValueError(f"loss must be one of {_RELU_LOSSES}, got {self.loss!r}")
+        if not (math.isfinite(self.beta) and self.beta > 0):
+            raise ValueError(f"beta must be positive and finite, got {self.beta!r}")
+        if self.loss == "bce" and not np.all(np.isin(y, (0.0, 1.0))):
+            raise ValueError("'y' must hold labels in {0, 1} for the bce loss")
+        if self.loss == "hinge" and not np.all(np.isin(y, (-1.0, 1.0))):
+            raise ValueError("'y' must hold labels in {-1, +1} for the hinge loss")
+        _set(self, "X", X)
+        _set(self, "y", y)
+        if (self.X_test is None) != (self.y_test is None):
+            raise ValueError("give both X_test and y_test, or neither")
+        if self.X_test is not None:
+            X_test, y_test = self._check_data("X_test", "y_test", self.X_test, self.y_test)
+            if X_test.shape[1] != X.shape[1]:
+                raise ValueError(
+                    f"'X_test' has {X_test.shape[1]} features but X has {X.shape[1]}"
+                )
+            _set(self, "X_test", X_test)
+            _set(self, "y_test", y_test)
+
+    @staticmethod
+    def _check_data(xname: str, yname: str, X: ArrayLike, y: ArrayLike) -> tuple[Array, Array]:
+        X = _as_matrix(xname, X)
+        if sp.issparse(X):
+            X = X.toarray()
+        y = as_vector(yname, y)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"'{yname}' has length {y.shape[0]} but {xname} has {X.shape[0]} rows")
+        return X, y
+
+    @property
+    def n(self) -> int:
+        """Number of training samples."""
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Number of features."""
+        return self.X.shape[1]

@@ -1,0 +1,152 @@
+"""``method="scipy:<METHOD>"``: any :func:`scipy.optimize.minimize` method, as a baseline.
+
+The run goes through SciPy unchanged (same iterates, same result); optkit adds the history
+(recorded by a SciPy callback), evaluation counting, ``max_time``, the non-finite guard and
+its status codes. Options are SciPy's own for that method and are passed through; an
+option SciPy does not know raises ``TypeError`` (SciPy itself only warns).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.optimize as so
+from numpy.typing import NDArray
+
+from optkit.problem import Problem
+from optkit.registry import MethodInfo, make_info, registry
+from optkit.result import Status
+from optkit.solvers.base import Options, Solver, State, option
+
+#: SciPy methods that use no derivatives, and those that use Hessians.
+_DERIVATIVE_FREE = frozenset({"nelder-mead", "powell", "cobyla", "cobyqa"})
+_HESSIAN = frozenset({"newton-cg", "dogleg", "trust-ncg", "trust-exact", "trust-krylov",
+                      "trust-constr"})
+_NEEDS_HESSIAN = frozenset({"dogleg", "trust-ncg", "trust-exact", "trust-krylov"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScipyOptions(Options):
+    """Options of ``method="scipy:<METHOD>"``: optkit's ``max_time`` and ``seed``, and any
+    option of the SciPy method (see ``scipy.optimize.show_options("minimize", METHOD)``)."""
+
+    maxiter: int | None = option(None, "Maximum number of iterations (None: SciPy's default).")
+    tol: float | None = option(None, "SciPy's ``tol`` argument of minimize.")
+    scipy_options: tuple[tuple[str, Any], ...] = option(
+        (), "The SciPy method's own options, passed through (given as ordinary options)."
+    )
+
+
+class ScipyMethodInfo(MethodInfo):
+    """Registry entry of one SciPy method: options pass through to SciPy."""
+
+    def make_options(self, given: dict[str, Any]) -> Options:
+        own = {f.name for f in dataclasses.fields(Options)} - {"maxiter"} | {"tol"}
+        ours = {k: v for k, v in given.items() if k in own}
+        theirs = {k: v for k, v in given.items() if k not in own}
+        if "maxiter" in theirs:
+            ours["maxiter"] = theirs["maxiter"]
+        if "scipy_options" in theirs:
+            raise TypeError("give SciPy's options as ordinary options, not as scipy_options")
+        return ScipyOptions(**ours, scipy_options=tuple(sorted(theirs.items())))
+
+
+class ScipyMinimize(Solver):
+    """A scipy.optimize.minimize method, with optkit's history and limits."""
+
+    scipy_method = "BFGS"
+
+    def solve(self, problem: Problem, x0: NDArray[np.float64], driver) -> tuple[State, Status]:
+        kwargs: dict[str, Any] = {}
+        if self.scipy_method.lower() not in _DERIVATIVE_FREE:
+            if problem.fun_and_grad is not None and problem.fun is None:
+                fun, kwargs["jac"] = problem.fun_and_grad, True
+            else:
+                fun = problem.value
+                kwargs["jac"] = problem.grad if problem.grad is not None else None
+        else:
+            fun = problem.value
+        if self.scipy_method.lower() in _HESSIAN:
+            kwargs["hess"], kwargs["hessp"] = problem.hess, problem.hessp
+        options = dict(self.options.scipy_options)
+        if self.options.maxiter is not None:
+            options["maxiter"] = self.options.maxiter
+        raw = driver.raw_problem
+        driver.record(State(x0, float(raw.value(x0))))
+        stop: list[Status] = []
+
+        def callback(intermediate_result):
+            if isinstance(intermediate_result, np.ndarray):  # methods with the old form
+                x = np.array(intermediate_result)
+                state = State(x, float(raw.value(x)))
+            else:
+                state = State(np.array(intermediate_result.x), float(intermediate_result.fun))
+            status = driver.observe(state)
+            if status is not None and status is not Status.MAXITER:
+                stop.append(status)
+                raise StopIteration
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message="Unknown solver options",
+                                    category=so.OptimizeWarning)
+            try:
+                res = so.minimize(fun, x0, method=self.scipy_method, callback=callback,
+                                  tol=self.options.tol, options=options, **kwargs)
+            except so.OptimizeWarning as err:
+                raise TypeError(
+                    f"{err}. See scipy.optimize.show_options('minimize', "
+                    f"{self.scipy_method!r}) for the valid options"
+                ) from None
+        if stop and stop[0] is Status.NONFINITE:
+            last = driver.last
+            return last, Status.NONFINITE
+        grad = res.get("jac")
+        state = State(np.asarray(res.x, dtype=float), float(res.fun),
+                      None if grad is None else np.asarray(grad, dtype=float))
+        if stop:
+            return state, stop[0]
+        self.message = str(res.message)
+        return state, _status(res)
+
+    def postprocess(self, problem: Problem, state: State, status: Status) -> dict:
+        fields = super().postprocess(problem, state, status)
+        if getattr(self, "message", None) is not None:
+            fields["message"] = self.message
+        return fields
+
+
+def _status(res: so.OptimizeResult) -> Status:
+    if res.success:
+        return Status.SUCCESS
+    message = str(res.message).lower()
+    if "nan" in message or not math.isfinite(res.fun):
+        return Status.NONFINITE
+    if "iteration" in message or "evaluations" in message:
+        return Status.MAXITER
+    return Status.PRECISION_LOSS
+
+
+@functools.lru_cache(maxsize=None)
+def _scipy_info(member: str) -> MethodInfo:
+    key = member.lower()
+    solver = type(f"Scipy_{member}", (ScipyMinimize,), {"scipy_method": member,
+                                                        "__doc__": ScipyMinimize.__doc__})
+    uses = () if key in _DERIVATIVE_FREE else ("jac", "hess", "hessp") if key in _HESSIAN \
+        else ("jac",)
+    needs = ("hess",) if key in _NEEDS_HESSIAN else ()
+    info = make_info(solver, f"scipy:{member}", info_cls=ScipyMethodInfo, options=ScipyOptions,
+                     accepts=(Problem,), needs=needs, uses=uses, tol=("tol",),
+                     stochastic=False, backends=("numpy",), flagship=("rosen",),
+                     peers=("gd", "nesterov"), long_running=False, aliases=())
+    solver.info = info
+    return info
+
+
+registry.register_family("scipy", _scipy_info, examples=("BFGS", "L-BFGS-B", "CG",
+                                                         "Nelder-Mead"))
