@@ -341,6 +341,18 @@ def _wrap_callback(callback: Callable | None) -> Callable[[State, int], None] | 
     return call
 
 
+_INFINITIES = (math.inf, -math.inf)
+
+
+def _finite_grad(state: State) -> bool:
+    """Whether the state's gradient is finite (a NaN or inf entry makes its norm non-finite;
+    an overflowing norm of finite entries is checked entry by entry)."""
+    norm = state.grad_norm
+    if norm == norm and norm != math.inf:
+        return True
+    return state.grad is None or bool(np.all(np.isfinite(state.grad)))
+
+
 class Driver:
     """Runs one solver on one problem: the loop, limits, history, callback and result.
 
@@ -363,21 +375,19 @@ class Driver:
         self.nit = 0
         self.last: State | None = None
         self.start = 0.0
-        self.deadline = math.inf
+        self.deadline = self.maxiter = math.inf
         self.progress = None
 
     # Hooks used by every method.
 
-    def record(self, state: State) -> None:
-        """Append ``state`` to the history (iteration ``self.nit``)."""
+    def record(self, state: State, now: float | None = None) -> None:
+        """Append ``state`` to the history as iteration ``self.nit``."""
         c = self.counter
-        row = {"nit": self.nit, "time": time.perf_counter() - self.start, "fun": state.fun,
-               "nfev": c.nfev, "njev": c.njev, "nhev": c.nhev}
-        if state.grad is not None:
-            row["grad_norm"] = state.grad_norm
-        extra = state.record()
-        if extra:
-            row.update(extra)
+        if now is None:
+            now = time.perf_counter()
+        row = {"nit": self.nit, "time": now - self.start, "fun": state.fun,
+               "grad_norm": state.grad_norm, "nfev": c.nfev, "njev": c.njev, "nhev": c.nhev}
+        row.update(state.record())
         self.history.append(row)
         self.last = state
 
@@ -387,23 +397,23 @@ class Driver:
         Checks, in order: non-finite value or gradient (the state is dropped and the last
         finite one kept), history, callback (``StopIteration``), ``maxiter``, ``max_time``.
         """
-        if not math.isfinite(state.fun) or not math.isfinite(state.grad_norm if state.grad
-                                                             is not None else 0.0):
+        fun = state.fun
+        if fun != fun or fun in _INFINITIES or not _finite_grad(state):
             return Status.NONFINITE
         self.nit += 1
-        self.record(state)
+        now = time.perf_counter()
+        self.record(state, now)
         if self.progress is not None:
             self.progress.update(1)
-            self.progress.set_postfix(fun=f"{state.fun:.6g}", refresh=False)
+            self.progress.set_postfix(fun=f"{fun:.6g}", refresh=False)
         if self.callback is not None:
             try:
                 self.callback(state, self.nit)
             except StopIteration:
                 return Status.CALLBACK_STOP
-        maxiter = self.options.maxiter
-        if maxiter is not None and self.nit >= maxiter:
+        if self.nit >= self.maxiter:
             return Status.MAXITER
-        if time.perf_counter() >= self.deadline:
+        if now >= self.deadline:
             return Status.MAXTIME
         return None
 
@@ -448,6 +458,7 @@ class Driver:
             from tqdm.auto import tqdm
 
             self.progress = tqdm(total=opts.maxiter, desc=self.info.name, leave=False)
+        self.maxiter = math.inf if opts.maxiter is None else opts.maxiter
         self.start = time.perf_counter()
         self.deadline = self.start + opts.max_time
         try:

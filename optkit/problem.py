@@ -299,7 +299,8 @@ class QuadraticProblem(Problem):
 
     def _fun_and_grad(self, x: Array) -> tuple[float, Array]:
         Qx = self.Q @ x
-        return 0.5 * float(x @ Qx) + float(self.c @ x) + self.const, Qx + self.c
+        c = self.c
+        return 0.5 * np.dot(x, Qx) + np.dot(c, x) + self.const, Qx + c
 
     def _hess(self, x: Array) -> Any:
         return self.Q

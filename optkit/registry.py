@@ -214,7 +214,8 @@ class Registry(Mapping[str, MethodInfo]):
         rows = [_row(info) for info in self._methods.values()]
         for prefix, (factory, examples) in self._families.items():
             row = _row(factory(examples[0]))
-            row["name"] = f"{prefix}:<METHOD> (e.g. {', '.join(examples)})"
+            row["name"] = f"{prefix}:<METHOD>"
+            row["summary"] += f" (e.g. {', '.join(f'{prefix}:{m}' for m in examples)})"
             rows.append(row)
         return Table(rows, title="optkit methods")
 
@@ -223,7 +224,7 @@ def make_info(cls: type[Solver], name: str, *, info_cls: type[MethodInfo] = Meth
               **fields: Any) -> MethodInfo:
     """Build and check a :class:`MethodInfo` (used by :meth:`Registry.register`, by method
     families, and for an unregistered :class:`~optkit.solvers.base.Solver` subclass passed
-    as ``method``). Names are normalized, except a family member's part after ``:``."""
+    as ``method``). Names are normalized."""
     if not (isinstance(cls, type) and issubclass(cls, Solver)):
         raise TypeError(f"{cls!r} is not a Solver subclass")
     if cls.solve is Solver.solve and not (hasattr(cls, "init") and hasattr(cls, "step")):
@@ -242,8 +243,7 @@ def make_info(cls: type[Solver], name: str, *, info_cls: type[MethodInfo] = Meth
         raise ValueError(f"tol of {name!r} names unknown options {sorted(missing)}")
     if not fields["backends"] or fields["backends"][0] != "numpy":
         raise ValueError(f"backends of {name!r} must start with 'numpy'")
-    prefix, sep, member = name.partition(":")
-    info = info_cls(name=normalize(prefix) + sep + member.strip(), solver=cls, **fields)
+    info = info_cls(name=normalize(name), solver=cls, **fields)
     if "Options\n-------" not in (options.__doc__ or ""):
         options.__doc__ = (options.__doc__ or "").rstrip() + "\n\n" + info.options_doc()
     return info

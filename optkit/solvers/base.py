@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optkit.result import Status
+from optkit.stopping import gradient_small
 
 if TYPE_CHECKING:
     from optkit._minimize import Driver
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from optkit.registry import MethodInfo
 
 __all__ = ["Options", "State", "Solver", "option"]
+
+_GO_ON = (False, Status.SUCCESS)
 
 
 def option(default: Any, doc: str) -> Any:
@@ -110,20 +113,16 @@ class State:
     grad: NDArray[np.float64] | None = None
     status: Status | None = None
 
+    #: ``‖grad‖₂`` (``NaN`` without a gradient), computed once when the state is made.
+    grad_norm: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        g = self.grad
+        object.__setattr__(self, "grad_norm", math.nan if g is None else math.sqrt(np.dot(g, g)))
+
     def record(self) -> dict[str, Any]:
         """The method's own history columns for this iteration."""
         return {}
-
-    @property
-    def grad_norm(self) -> float:
-        """``‖grad‖₂`` (``NaN`` without a gradient), computed once."""
-        try:
-            return self.__dict__["_grad_norm"]
-        except KeyError:
-            g = self.grad
-            value = math.nan if g is None else math.sqrt(float(np.vdot(g, g).real))
-            self.__dict__["_grad_norm"] = value
-            return value
 
 
 class Solver:
@@ -162,18 +161,17 @@ class Solver:
         self.options = options
         self.rng = rng
         self.backend = backend
+        self._gtol = getattr(options, "gtol", None)
 
     def terminate(self, problem: Problem, state: State) -> tuple[bool, Status]:
         """Whether the method's own convergence test holds.
 
-        The default is the shared gradient test: ``‖grad‖∞ <= gtol`` when the options have a
-        ``gtol`` and the state a gradient.
+        The default is the shared gradient test :func:`optkit.stopping.gradient_small`:
+        ``‖grad‖∞ <= gtol`` when the options have a ``gtol`` and the state a gradient.
         """
-        from optkit.stopping import gradient_small
-
-        gtol = getattr(self.options, "gtol", None)
+        gtol = self._gtol
         if gtol is None or state.grad is None:
-            return False, Status.SUCCESS
+            return _GO_ON
         return gradient_small(state.grad, gtol, state.grad_norm), Status.SUCCESS
 
     def postprocess(self, problem: Problem, state: State, status: Status) -> dict[str, Any]:

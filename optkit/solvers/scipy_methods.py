@@ -20,7 +20,7 @@ import scipy.optimize as so
 from numpy.typing import NDArray
 
 from optkit.problem import Problem
-from optkit.registry import MethodInfo, make_info, registry
+from optkit.registry import MethodInfo, make_info, normalize, registry
 from optkit.result import Status
 from optkit.solvers.base import Options, Solver, State, option
 
@@ -36,7 +36,10 @@ class ScipyOptions(Options):
     """Options of ``method="scipy:<METHOD>"``: optkit's ``max_time`` and ``seed``, and any
     option of the SciPy method (see ``scipy.optimize.show_options("minimize", METHOD)``)."""
 
-    maxiter: int | None = option(None, "Maximum number of iterations (None: SciPy's default).")
+    maxiter: int | None = option(
+        None, "Maximum number of iterations, counted as optkit counts them (one per SciPy "
+              "callback) and enforced by optkit; None leaves SciPy's own limit alone."
+    )
     tol: float | None = option(None, "SciPy's ``tol`` argument of minimize.")
     scipy_options: tuple[tuple[str, Any], ...] = option(
         (), "The SciPy method's own options, passed through (given as ordinary options)."
@@ -51,14 +54,14 @@ class ScipyMethodInfo(MethodInfo):
         ours = {k: v for k, v in given.items() if k in own}
         theirs = {k: v for k, v in given.items() if k not in own}
         if "maxiter" in theirs:
-            ours["maxiter"] = theirs["maxiter"]
+            ours["maxiter"] = theirs.pop("maxiter")
         if "scipy_options" in theirs:
             raise TypeError("give SciPy's options as ordinary options, not as scipy_options")
         return ScipyOptions(**ours, scipy_options=tuple(sorted(theirs.items())))
 
 
 class ScipyMinimize(Solver):
-    """A scipy.optimize.minimize method, with optkit's history and limits."""
+    """Any scipy.optimize.minimize method, with optkit's history and limits."""
 
     scipy_method = "BFGS"
 
@@ -75,8 +78,6 @@ class ScipyMinimize(Solver):
         if self.scipy_method.lower() in _HESSIAN:
             kwargs["hess"], kwargs["hessp"] = problem.hess, problem.hessp
         options = dict(self.options.scipy_options)
-        if self.options.maxiter is not None:
-            options["maxiter"] = self.options.maxiter
         raw = driver.raw_problem
         driver.record(State(x0, float(raw.value(x0))))
         stop: list[Status] = []
@@ -88,7 +89,7 @@ class ScipyMinimize(Solver):
             else:
                 state = State(np.array(intermediate_result.x), float(intermediate_result.fun))
             status = driver.observe(state)
-            if status is not None and status is not Status.MAXITER:
+            if status is not None:
                 stop.append(status)
                 raise StopIteration
 
@@ -103,9 +104,8 @@ class ScipyMinimize(Solver):
                     f"{err}. See scipy.optimize.show_options('minimize', "
                     f"{self.scipy_method!r}) for the valid options"
                 ) from None
-        if stop and stop[0] is Status.NONFINITE:
-            last = driver.last
-            return last, Status.NONFINITE
+        if (stop and stop[0] is Status.NONFINITE) or not math.isfinite(res.fun):
+            return driver.last, Status.NONFINITE
         grad = res.get("jac")
         state = State(np.asarray(res.x, dtype=float), float(res.fun),
                       None if grad is None else np.asarray(grad, dtype=float))
@@ -132,15 +132,24 @@ def _status(res: so.OptimizeResult) -> Status:
     return Status.PRECISION_LOSS
 
 
-@functools.lru_cache(maxsize=None)
 def _scipy_info(member: str) -> MethodInfo:
-    key = member.lower()
-    solver = type(f"Scipy_{member}", (ScipyMinimize,), {"scipy_method": member,
-                                                        "__doc__": ScipyMinimize.__doc__})
+    """The registry entry of ``scipy:<member>`` (one per method, names normalized)."""
+    return _scipy_info_cached(normalize(member))
+
+
+@functools.lru_cache(maxsize=None)
+def _scipy_info_cached(key: str) -> MethodInfo:
+    try:
+        so.show_options("minimize", key, disp=False)
+    except ValueError:
+        raise ValueError(f"Unknown solver 'scipy:{key}': scipy.optimize.minimize has no "
+                         f"method {key!r}") from None
+    solver = type(f"Scipy_{key}", (ScipyMinimize,), {"scipy_method": key,
+                                                     "__doc__": ScipyMinimize.__doc__})
     uses = () if key in _DERIVATIVE_FREE else ("jac", "hess", "hessp") if key in _HESSIAN \
         else ("jac",)
     needs = ("hess",) if key in _NEEDS_HESSIAN else ()
-    info = make_info(solver, f"scipy:{member}", info_cls=ScipyMethodInfo, options=ScipyOptions,
+    info = make_info(solver, f"scipy:{key}", info_cls=ScipyMethodInfo, options=ScipyOptions,
                      accepts=(Problem,), needs=needs, uses=uses, tol=("tol",),
                      stochastic=False, backends=("numpy",), flagship=("rosen",),
                      peers=("gd", "nesterov"), long_running=False, aliases=())

@@ -1,0 +1,114 @@
+"""Contract tests run over every registered method (families through their examples).
+
+A method added by any issue is checked here automatically: result fields and types,
+``fun == f(x)``, shapes, iteration limits, history length, StopIteration, NaN handling, and
+that the result is never worse than the start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from conftest import tiny_problem_for
+from scipy.optimize import OptimizeResult
+
+import optkit
+
+METHODS = optkit.registry.names(expand_families=True)
+
+
+def _objective(problem, x):
+    return problem.objective(x) if hasattr(problem, "objective") else problem.value(x)
+
+
+@pytest.fixture(params=METHODS)
+def method(request):
+    return request.param
+
+
+def _run(method, problem=None, **options):
+    info = optkit.registry.get(method)
+    problem = tiny_problem_for(info) if problem is None else problem
+    return problem, optkit.minimize(problem, method=method, options=options)
+
+
+def test_result_fields_and_types(method):
+    problem, res = _run(method, maxiter=50)
+    assert isinstance(res, OptimizeResult)
+    assert isinstance(res.x, np.ndarray) and res.x.dtype == np.float64
+    assert res.x.shape == problem.x0.shape
+    assert isinstance(res.fun, float)
+    for name in ("nit", "nfev", "njev", "nhev", "status"):
+        assert isinstance(res[name], int) and res[name] >= 0, name
+    assert isinstance(res.success, bool) and res.success == (res.status == 0)
+    assert isinstance(res.message, str) and res.message
+    assert res.method == optkit.registry.get(method).name
+    assert isinstance(res.options, dict)
+    assert isinstance(res.history, optkit.History)
+
+
+def test_fun_equals_objective_at_x(method):
+    problem, res = _run(method, maxiter=30)
+    assert res.fun == _objective(problem, res.x)
+
+
+def test_nit_within_maxiter_and_history_length(method):
+    for maxiter in (1, 4):
+        _, res = _run(method, maxiter=maxiter)
+        assert res.nit <= maxiter
+        assert len(res.history) == res.nit + 1
+        np.testing.assert_array_equal(res.history["nit"], np.arange(res.nit + 1))
+
+
+def test_stopiteration_matches_maxiter(method):
+    k = 3
+    problem = tiny_problem_for(optkit.registry.get(method))
+
+    def stop_at_k(intermediate_result):
+        if intermediate_result.nit >= k:
+            raise StopIteration
+
+    stopped = optkit.minimize(problem, method=method, callback=stop_at_k)
+    limited = optkit.minimize(problem, method=method, options={"maxiter": k})
+    assert stopped.status == 99 and not stopped.success
+    assert stopped.message == "`callback` raised `StopIteration`."
+    assert stopped.nit == limited.nit == k
+    np.testing.assert_array_equal(stopped.x, limited.x)
+    assert stopped.fun == limited.fun
+
+
+def test_nan_objective_fails_and_keeps_finite_iterate(method):
+    base = tiny_problem_for(optkit.registry.get(method))
+    if not isinstance(base, optkit.Problem):
+        pytest.skip("NaN injection is written for smooth problems")
+    x0 = base.x0
+
+    def fun(x):
+        return base.value(x) if np.array_equal(x, x0) else math.nan
+
+    problem = dataclasses.replace(base, fun=fun, fun_and_grad=None)
+    res = optkit.minimize(problem, method=method, options={"maxiter": 20})
+    assert not res.success
+    assert math.isfinite(res.fun)
+    assert res.fun <= base.value(x0)
+
+
+def test_never_worse_than_start(method):
+    problem, res = _run(method, maxiter=200)
+    assert res.fun <= _objective(problem, problem.x0)
+
+
+def test_method_is_case_and_separator_insensitive(method):
+    info = optkit.registry.get(method)
+    assert optkit.registry.get(method.upper().replace("-", "_")) is info or (
+        optkit.registry.get(method.upper().replace("-", "_")).name == info.name
+    )
+
+
+def test_show_options_lists_every_option(method):
+    text = optkit.show_options(method, disp=False)
+    for field in dataclasses.fields(optkit.registry.get(method).options):
+        assert f"\n{field.name} : " in text
