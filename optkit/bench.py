@@ -404,6 +404,9 @@ def run_grid(
     :func:`optkit.minimize`; an error raised by a run (bad options, a problem kind the
     method cannot take) stops the grid and is raised here.
 
+    The embedded Dask cluster starts worker processes with ``spawn``, so a script that calls
+    ``run_grid(..., backend="dask")`` needs the ``if __name__ == "__main__":`` guard.
+
     Examples
     --------
     >>> import numpy as np
@@ -451,7 +454,7 @@ def run_grid(
         rows = Parallel(n_jobs=int(n_jobs), backend=backend)(tasks)
         return Table(rows, title=title)
 
-    with _dask_client(scheduler, int(n_jobs)) as client:
+    with _DaskClient(scheduler, int(n_jobs)) as client:
         from joblib import parallel_config
 
         # No scatter=: Dask's tokenizer recurses forever on problems whose fields are bound
@@ -554,7 +557,7 @@ def _check_seeds(seeds: Any) -> list[int]:
     return values
 
 
-class _dask_client:
+class _DaskClient:
     """Context manager: a Dask client on ``scheduler``, or on an embedded LocalCluster."""
 
     def __init__(self, scheduler: str | None, n_jobs: int) -> None:

@@ -56,9 +56,9 @@ def check_option(options: Options, name: str, *, low: float = 0.0, strict: bool 
         ok = (value > low if strict else value >= low) and value <= high
     if not ok:
         what = "an integer" if integer else "a number"
-        bound = f"> {low}" if strict else f">= {low}"
+        bound = f"> {low:g}" if strict else f">= {low:g}"
         if high < math.inf:
-            bound += f" and <= {high}"
+            bound += f" and <= {high:g}"
         raise ValueError(f"option {name!r} must be {what} {bound}, got {value!r}")
 
 
