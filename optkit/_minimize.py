@@ -8,7 +8,7 @@ non-finite guard; history; callback; ``terminate``; ``maxiter``; ``max_time``};
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import inspect
 import math
 import time
@@ -298,22 +298,26 @@ def _prepare_oracles(info: MethodInfo, problem: Any, counter: Counter) -> Any:
     if "grad" in info.needs and not problem.has_grad:
         value = problem.value
         fd = _counted(lambda x: approx_fprime(x, value), counter, ("njev",))
-        problem = dataclasses.replace(problem, grad=fd)
+        object.__setattr__(problem, "grad", fd)  # on the run's own copy
     return problem
 
 
 def _with_counters(problem: Problem, counter: Counter) -> Problem:
-    """``problem`` with every oracle counted, mini-batches from ``sample`` included."""
-    wrapped: dict[str, Any] = {
-        name: _counted(getattr(problem, name), counter, keys)
-        for name, keys in Problem.counted_oracles.items()
-        if getattr(problem, name) is not None
-    }
+    """``problem`` with every oracle counted, mini-batches from ``sample`` included.
+
+    A shallow copy with the oracle fields swapped: the problem was checked when it was built,
+    and checking again (a symmetry test of a large ``Q``, say) would cost every run.
+    """
+    counted = copy.copy(problem)
+    for name, keys in Problem.counted_oracles.items():
+        fn = getattr(problem, name)
+        if fn is not None:
+            object.__setattr__(counted, name, _counted(fn, counter, keys))
     if problem.sample is not None:
         sample = problem.sample
-        wrapped["sample"] = lambda batch_size, rng: _with_counters(sample(batch_size, rng),
-                                                                   counter)
-    return dataclasses.replace(problem, **wrapped)
+        object.__setattr__(counted, "sample", lambda batch_size, rng: _with_counters(
+            sample(batch_size, rng), counter))
+    return counted
 
 
 # -- the driver --------------------------------------------------------------------------------

@@ -123,15 +123,7 @@ class History(Sequence):
         return frame
 
     def __repr__(self) -> str:
-        return (
-            f"History({len(self)} records, columns={self.columns}, "
-            f"problem={self.problem!r}, method={self.method!r})"
-        )
-
-
-def status_of(value: int | Status) -> Status:
-    """The :class:`Status` member for a code."""
-    return value if isinstance(value, Status) else Status(int(value))
+        return f"History({len(self)} records, problem={self.problem!r}, method={self.method!r})"
 
 
 def as_history(run: Any) -> History:

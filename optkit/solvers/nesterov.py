@@ -29,7 +29,8 @@ class NesterovOptions(Options):
              "(sqrt(L) - sqrt(mu)) / (sqrt(L) + sqrt(mu)); with 0, FISTA's t-sequence."
     )
     restart: bool = option(
-        False, "Adaptive restart (O'Donoghue and Candes): reset the momentum whenever f rises."
+        True, "Adaptive restart (O'Donoghue and Candes): reset the momentum whenever f rises, "
+              "which recovers linear convergence on strongly convex problems without knowing mu."
     )
     max_ls: int = option(60, "Maximum number of doublings of L per iteration.")
 
