@@ -91,8 +91,8 @@ def _random_orthogonal(n: int, rng: np.random.Generator) -> Array:
     return U * np.where(np.diag(R) < 0, -1.0, 1.0)
 
 
-@entry("quadratic", "smooth", n=100, cond=1e3)
 @entry("quadratic-ill", "smooth", n=100, cond=1e6)
+@entry("quadratic", "smooth", n=100, cond=1e3)
 def quadratic(
     n: int = 100, cond: float = 1e3, seed: int = 0, diagonal: bool = False
 ) -> QuadraticProblem:
@@ -188,7 +188,7 @@ def _himmelblau_hess(x: Array) -> Array:
 
 @entry("himmelblau", "smooth")
 def himmelblau() -> Problem:
-    r"""Himmelblau's function, with four global minima of value 0.
+    r"""The Himmelblau function, with four global minima of value 0.
 
     Returns
     -------
@@ -271,7 +271,7 @@ def _beale_hess(x: Array) -> Array:
 
 @entry("beale", "smooth")
 def beale() -> Problem:
-    r"""Beale's function, with a narrow curved valley and the minimum 0 at ``(3, 0.5)``.
+    r"""The Beale function, with a narrow curved valley and the minimum 0 at ``(3, 0.5)``.
 
     Returns
     -------

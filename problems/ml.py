@@ -1,0 +1,611 @@
+"""Machine-learning test problems: L2-regularized logistic and softmax regression.
+
+The objectives are means over the samples (plus an L2 term), so a mini-batch drawn with
+``problem.sample(batch_size, rng)`` is an unbiased estimate of the full objective. Datasets are
+bundled with scikit-learn (no network access) or drawn by :func:`make_classification`.
+
+Each problem carries ``f_opt``, computed once per data-defining arguments with a Newton-type
+method to a gradient norm of ``1e-10`` and cached in memory; the minimizer itself is available
+from :func:`logistic_regression_optimum` and :func:`softmax_regression_optimum`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse.linalg as spla
+from numpy.typing import NDArray
+from scipy.special import expit, logsumexp
+
+from optkit.problem import Problem
+from problems._catalog import entry
+
+__all__ = [
+    "make_classification",
+    "logistic_regression",
+    "logistic_regression_optimum",
+    "softmax_regression",
+    "softmax_regression_optimum",
+]
+
+Array = NDArray[np.float64]
+
+#: Gradient-norm target of the reference solve that gives ``f_opt``.
+F_OPT_GTOL = 1e-10
+
+_LOGISTIC_DATASETS = ("breast_cancer", "synthetic")
+_SOFTMAX_DATASETS = ("digits", "synthetic")
+
+
+def _check_int(name: str, value: int, minimum: int) -> int:
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive(name: str, value: float, minimum: float = 0.0, strict: bool = True) -> float:
+    value = float(value)
+    ok = value > minimum if strict else value >= minimum
+    if not (math.isfinite(value) and ok):
+        op = ">" if strict else ">="
+        raise ValueError(f"{name} must be finite and {op} {minimum:g}, got {value!r}")
+    return value
+
+
+def _read_only(*arrays: np.ndarray) -> None:
+    for arr in arrays:
+        arr.flags.writeable = False
+
+
+# -- synthetic data ----------------------------------------------------------------------------
+
+
+def make_classification(
+    n: int = 1000, d: int = 20, cond: float = 10.0, n_classes: int = 2, seed: int = 0
+) -> tuple[Array, NDArray[np.int64]]:
+    r"""Seeded synthetic classification data from a planted linear (softmax) model.
+
+    Parameters
+    ----------
+    n : int, default 1000
+        Number of samples.
+    d : int, default 20
+        Number of features.
+    cond : float, default 10.0
+        Condition number (at least 1) of the features' covariance ``Σ``.
+    n_classes : int, default 2
+        Number of classes (at least 2).
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng``; the same arguments give the same data.
+
+    Returns
+    -------
+    X : (n, d) ndarray
+        Zero-mean Gaussian features with covariance ``Σ``.
+    y : (n,) ndarray of int
+        Labels in ``0, ..., n_classes - 1``.
+
+    Notes
+    -----
+    ``Σ = U diag(σ) Uᵀ`` with ``σ`` log-spaced from 1 down to ``1 / cond`` and ``U`` a random
+    orthogonal matrix (QR of a Gaussian matrix, signs fixed), so ``cond(Σ) = cond`` exactly
+    (the sample covariance is close to it for ``n ≫ d``). The labels are
+
+    .. math:: y_i = \operatorname{argmax}_c\, (x_i^T w_c + g_{ic}),
+
+    with Gumbel noise :math:`g_{ic}` and Gaussian weights :math:`w_c` scaled so that each score
+    :math:`x^T w_c` has standard deviation 2. By the Gumbel-max trick this is exactly sampling
+    ``y`` from the softmax model :math:`P(y = c \mid x) \propto \exp(x^T w_c)`; with two
+    classes it is the logistic model with weights ``w_1 - w_0``.
+
+    Examples
+    --------
+    >>> from problems.ml import make_classification
+    >>> X, y = make_classification(n=200, d=5, n_classes=3)
+    >>> X.shape, sorted(set(y.tolist()))
+    ((200, 5), [0, 1, 2])
+    """
+    n = _check_int("n", n, 1)
+    d = _check_int("d", d, 1)
+    n_classes = _check_int("n_classes", n_classes, 2)
+    cond = _check_positive("cond", cond, 1.0, strict=False)
+    rng = np.random.default_rng(seed)
+    sigma = np.geomspace(1.0, 1.0 / cond, d)
+    U, R = np.linalg.qr(rng.standard_normal((d, d)))
+    U = U * np.where(np.diag(R) < 0, -1.0, 1.0)
+    X = (rng.standard_normal((n, d)) * np.sqrt(sigma)) @ U.T
+    W = rng.standard_normal((d, n_classes))
+    score_var = np.einsum("dc,d->c", (U.T @ W) ** 2, sigma)  # wᵀΣw for each class
+    W *= 2.0 / np.sqrt(score_var)
+    scores = X @ W + rng.gumbel(size=(n, n_classes))
+    return X, np.argmax(scores, axis=1).astype(np.int64)
+
+
+def _standardize(X: Array) -> Array:
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit_transform(X)
+
+
+def _with_bias(X: Array) -> Array:
+    return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+# -- logistic regression -----------------------------------------------------------------------
+
+
+class _Logistic:
+    """``mean_i log(1 + exp(-b_i a_iᵀw)) + (l2/2)‖w‖²`` on the rows of ``A``."""
+
+    def __init__(self, A: Array, b: Array, l2: float):
+        self.A, self.b, self.l2 = A, b, l2
+        self._last: tuple[Array, Array] | None = None  # (w, curvature) of the last hessp
+
+    def fun_and_grad(self, w: Array) -> tuple[float, Array]:
+        m = self.A.shape[0]
+        bz = self.b * (self.A @ w)
+        f = float(np.mean(np.logaddexp(0.0, -bz))) + 0.5 * self.l2 * float(w @ w)
+        g = self.A.T @ (-self.b * expit(-bz)) / m + self.l2 * w
+        return f, g
+
+    def _curvature(self, w: Array) -> Array:
+        """``σ(z_i)(1 - σ(z_i)) / m`` at the margins ``z = A w`` (cached for the last ``w``)."""
+        last = self._last  # read once: another thread may replace it
+        if last is not None and np.array_equal(last[0], w):
+            return last[1]
+        z = self.A @ w
+        curv = expit(z) * expit(-z) / self.A.shape[0]
+        self._last = (np.array(w, copy=True), curv)
+        return curv
+
+    def hessp(self, w: Array, v: Array) -> Array:
+        return self.A.T @ (self._curvature(w) * (self.A @ v)) + self.l2 * v
+
+    def hess(self, w: Array) -> Array:
+        H = (self.A.T * self._curvature(w)) @ self.A
+        H[np.diag_indices_from(H)] += self.l2
+        return H
+
+    def problem(self, x0: Array, name: str, f_opt: float | None = None) -> Problem:
+        def sample(batch_size: int, rng: np.random.Generator) -> Problem:
+            idx = _batch_indices(self.A.shape[0], batch_size, rng)
+            batch = _Logistic(self.A[idx], self.b[idx], self.l2)
+            return batch.problem(x0, f"{name}-batch{batch_size}")
+
+        return Problem(
+            fun_and_grad=self.fun_and_grad,
+            hess=self.hess,
+            hessp=self.hessp,
+            sample=sample,
+            x0=x0,
+            f_opt=f_opt,
+            name=name,
+        )
+
+
+def _batch_indices(m: int, batch_size: int, rng: Any) -> NDArray[np.intp]:
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if batch_size > m:
+        raise ValueError(f"batch_size must be at most the number of samples {m}, got {batch_size}")
+    rng = np.random.default_rng(rng)
+    return rng.choice(m, size=batch_size, replace=False)
+
+
+def _data_key(dataset: str, n: int, d: int, cond: float, seed: int, real: tuple[str, ...]) -> tuple:
+    """The arguments that define the data: only ``dataset`` for a bundled one."""
+    if dataset not in real + ("synthetic",):
+        raise ValueError(f"dataset must be one of {real + ('synthetic',)}, got {dataset!r}")
+    if dataset != "synthetic":
+        return (dataset,)
+    n = _check_int("n", n, 1)
+    d = _check_int("d", d, 1)
+    cond = _check_positive("cond", cond, 1.0, strict=False)
+    return (dataset, n, d, cond, int(seed))
+
+
+@functools.lru_cache(maxsize=16)
+def _logistic_data(key: tuple) -> tuple[Array, Array]:
+    """``(A, b)``: standardized features with a ones column, labels in ``{-1, +1}``."""
+    if key[0] == "breast_cancer":
+        from sklearn.datasets import load_breast_cancer
+
+        X, y = load_breast_cancer(return_X_y=True)
+    else:
+        _, n, d, cond, seed = key
+        X, y = make_classification(n=n, d=d, cond=cond, n_classes=2, seed=seed)
+    A = _with_bias(_standardize(X))
+    b = np.where(y == 1, 1.0, -1.0)
+    _read_only(A, b)
+    return A, b
+
+
+def _reference_minimize(obj: Any, n_vars: int) -> tuple[Array, float]:
+    """Minimize a strongly convex ``obj`` to ``‖∇f‖₂ ≤ 1e-10``: trust-region Newton-CG, then
+    Newton steps on the gradient alone (see the Notes of :func:`logistic_regression`)."""
+    res = scipy.optimize.minimize(
+        obj.fun_and_grad,
+        np.zeros(n_vars),
+        jac=True,
+        hessp=obj.hessp,
+        method="trust-ncg",
+        options={"gtol": F_OPT_GTOL, "maxiter": 1000},
+    )
+    x = res.x
+    f, g = obj.fun_and_grad(x)
+    # Near the minimizer the decrease of f falls below the rounding error of f, and trust-ncg
+    # may stop early ("A bad approximation caused failure to predict improvement"). Newton
+    # steps judged by the gradient norm alone do not depend on f and converge quadratically.
+    for _ in range(5):
+        if np.linalg.norm(g) <= F_OPT_GTOL:
+            break
+        hess = spla.LinearOperator((n_vars, n_vars), matvec=functools.partial(obj.hessp, x))
+        step = spla.cg(hess, -g, rtol=1e-12, maxiter=10 * n_vars)[0]
+        f_new, g_new = obj.fun_and_grad(x + step)
+        if not np.linalg.norm(g_new) < np.linalg.norm(g):
+            break
+        x, f, g = x + step, f_new, g_new
+    if not np.linalg.norm(g) <= 100 * F_OPT_GTOL:
+        raise RuntimeError(
+            f"the reference solve for f_opt did not converge: ‖∇f‖ = {np.linalg.norm(g):.3g} "
+            f"({res.message})"
+        )
+    _read_only(x)
+    return x, f
+
+
+@functools.lru_cache(maxsize=32)
+def _logistic_optimum(key: tuple, l2: float) -> tuple[Array, float]:
+    A, b = _logistic_data(key)
+    return _reference_minimize(_Logistic(A, b, l2), A.shape[1])
+
+
+def logistic_regression_optimum(
+    dataset: str = "breast_cancer",
+    l2: float = 1e-3,
+    n: int = 1000,
+    d: int = 20,
+    cond: float = 10.0,
+    seed: int = 0,
+) -> tuple[Array, float]:
+    """The minimizer and the optimal value of :func:`logistic_regression` with these arguments.
+
+    Computed once per data-defining arguments and cached in memory (see
+    :func:`logistic_regression`, Notes). The returned array is read-only.
+
+    Parameters
+    ----------
+    dataset : {"breast_cancer", "synthetic"}, default "breast_cancer"
+        As in :func:`logistic_regression`.
+    l2 : float, default 1e-3
+        As in :func:`logistic_regression`.
+    n, d : int, default 1000, 20
+        As in :func:`logistic_regression`.
+    cond : float, default 10.0
+        As in :func:`logistic_regression`.
+    seed : int, default 0
+        As in :func:`logistic_regression`.
+
+    Returns
+    -------
+    w_opt : (p,) ndarray
+        The minimizer (``p`` features plus the bias).
+    f_opt : float
+        ``f(w_opt)``.
+    """
+    key = _data_key(dataset, n, d, cond, seed, ("breast_cancer",))
+    return _logistic_optimum(key, _check_positive("l2", l2))
+
+
+@entry("logistic-synthetic", "ml", dataset="synthetic")
+@entry("logistic-breast-cancer", "ml", dataset="breast_cancer")
+def logistic_regression(
+    dataset: str = "breast_cancer",
+    l2: float = 1e-3,
+    n: int = 1000,
+    d: int = 20,
+    cond: float = 10.0,
+    seed: int = 0,
+) -> Problem:
+    r"""L2-regularized binary logistic regression (mean loss), with an exact Hessian.
+
+    Parameters
+    ----------
+    dataset : {"breast_cancer", "synthetic"}, default "breast_cancer"
+        ``"breast_cancer"``: scikit-learn's bundled Wisconsin breast cancer data (569 samples,
+        30 features; label 1, benign, is ``+1``). ``"synthetic"``: :func:`make_classification`
+        with ``n``, ``d``, ``cond``, ``seed`` and two classes (label 1 is ``+1``).
+    l2 : float, default 1e-3
+        L2 regularization weight (positive, so the minimizer exists and is unique).
+    n, d : int, default 1000, 20
+        Number of samples and of features of the synthetic data.
+    cond : float, default 10.0
+        Condition number of the synthetic features' covariance.
+    seed : int, default 0
+        Seed of the synthetic data. ``n``, ``d``, ``cond`` and ``seed`` are ignored for
+        ``"breast_cancer"``.
+
+    Returns
+    -------
+    Problem
+        With ``fun_and_grad``, ``hessp``, ``hess`` (dense ``p x p``), ``sample``, ``x0 = 0``
+        and ``f_opt``; ``p`` is the number of features plus one.
+
+    Notes
+    -----
+    The features are standardized (:class:`sklearn.preprocessing.StandardScaler`, fit on the
+    whole dataset) and a column of ones is appended for the bias, giving rows
+    :math:`a_i \in \mathbb{R}^p`; the labels are :math:`y_i \in \{-1, +1\}`. Then
+
+    .. math:: f(w) = \frac1m \sum_{i=1}^m \log(1 + e^{-y_i a_i^T w})
+              + \frac{\ell_2}{2} \|w\|^2,
+
+    where the bias (last weight) is regularized like the others. The loss uses
+    ``np.logaddexp`` and ``scipy.special.expit``, so it neither overflows nor loses the tiny
+    terms. The Hessian is :math:`\frac1m A^T D A + \ell_2 I` with
+    :math:`D = \operatorname{diag}(\sigma(z_i)\,\sigma(-z_i))`, :math:`z = Aw`.
+
+    ``sample(batch_size, rng)`` draws ``batch_size`` distinct rows with
+    ``rng.choice(m, batch_size, replace=False)`` (``rng`` is a ``numpy.random.Generator``, or a
+    seed) and returns the same formula (mean loss over the batch plus the same L2 term) as a
+    :class:`~optkit.Problem`; ``batch_size = m`` gives the full objective.
+
+    ``f_opt`` is computed on first use for each ``(dataset, l2)`` (plus ``n, d, cond, seed``
+    for synthetic data) and cached in memory: ``scipy.optimize.minimize`` with
+    ``method="trust-ncg"``, ``jac=True``, the exact ``hessp``, from ``w = 0``, with
+    ``gtol = 1e-10`` (it stops when ``‖∇f(w)‖₂ < 1e-10``). Close to the minimizer the
+    decrease of ``f`` can drop below the rounding error of ``f`` and stop trust-ncg early, so
+    up to five Newton steps follow, each solving ``∇²f(w) s = -∇f(w)`` by conjugate gradients
+    on ``hessp`` (relative residual ``1e-12``) and kept while ``‖∇f‖₂`` decreases, until
+    ``‖∇f‖₂ ≤ 1e-10``. ``f_opt`` is ``f`` at the final point (a ``RuntimeError`` is raised if
+    ``‖∇f‖₂ > 1e-8`` there). This takes a few milliseconds for the catalog defaults.
+    :func:`logistic_regression_optimum` returns that point too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from problems.ml import logistic_regression
+    >>> p = logistic_regression()
+    >>> p.x0.shape
+    (31,)
+    >>> batch = p.sample(32, np.random.default_rng(0))
+    >>> bool(np.isclose(batch.value(p.x0), np.log(2)))  # at w = 0, whatever the batch
+    True
+    """
+    key = _data_key(dataset, n, d, cond, seed, ("breast_cancer",))
+    l2 = _check_positive("l2", l2)
+    A, b = _logistic_data(key)
+    f_opt = _logistic_optimum(key, l2)[1]
+    name = "logistic-breast-cancer" if dataset == "breast_cancer" else "logistic-synthetic"
+    return _Logistic(A, b, l2).problem(np.zeros(A.shape[1]), name, f_opt)
+
+
+# -- softmax regression ------------------------------------------------------------------------
+
+
+class _Softmax:
+    """``mean_i [logsumexp(a_iᵀW) - a_iᵀw_{y_i}] + (l2/2)‖W‖²`` with ``x = W.ravel()``."""
+
+    def __init__(self, A: Array, y: NDArray[np.int64], k: int, l2: float):
+        self.A, self.y, self.k, self.l2 = A, y, k, l2
+        self._rows = np.arange(A.shape[0])
+        self._last: tuple[Array, Array] | None = None  # (x, probabilities) of the last hessp
+
+    def _weights(self, x: Array) -> Array:
+        return np.asarray(x).reshape(self.A.shape[1], self.k)
+
+    def fun_and_grad(self, x: Array) -> tuple[float, Array]:
+        W = self._weights(x)
+        Z = self.A @ W
+        lse = logsumexp(Z, axis=1)
+        f = float(np.mean(lse - Z[self._rows, self.y])) + 0.5 * self.l2 * float(x @ x)
+        P = np.exp(Z - lse[:, None])
+        P[self._rows, self.y] -= 1.0
+        G = self.A.T @ P / self.A.shape[0] + self.l2 * W
+        return f, G.ravel()
+
+    def _probs(self, x: Array) -> Array:
+        """Softmax probabilities at ``x`` (cached for the last ``x``)."""
+        last = self._last  # read once: another thread may replace it
+        if last is not None and np.array_equal(last[0], x):
+            return last[1]
+        Z = self.A @ self._weights(x)
+        P = np.exp(Z - logsumexp(Z, axis=1, keepdims=True))
+        self._last = (np.array(x, copy=True), P)
+        return P
+
+    def hessp(self, x: Array, v: Array) -> Array:
+        P = self._probs(x)
+        V = self._weights(v)
+        D = self.A @ V
+        R = P * (D - np.sum(P * D, axis=1, keepdims=True))
+        return (self.A.T @ R / self.A.shape[0] + self.l2 * V).ravel()
+
+    def hess(self, x: Array) -> Array:
+        m, p = self.A.shape
+        k = self.k
+        P = self._probs(x)
+        # (1/m) Σ_i (a_i a_iᵀ) ⊗ (diag(p_i) - p_i p_iᵀ), with index (j, c) -> j * k + c
+        H = np.zeros((p, k, p, k))
+        for c in range(k):
+            H[:, c, :, c] = (self.A.T * P[:, c]) @ self.A
+        M = (self.A[:, :, None] * P[:, None, :]).reshape(m, p * k)
+        H = H.reshape(p * k, p * k) - M.T @ M
+        H /= m
+        H[np.diag_indices_from(H)] += self.l2
+        return H
+
+    def problem(self, x0: Array, name: str, f_opt: float | None = None) -> Problem:
+        def sample(batch_size: int, rng: np.random.Generator) -> Problem:
+            idx = _batch_indices(self.A.shape[0], batch_size, rng)
+            batch = _Softmax(self.A[idx], self.y[idx], self.k, self.l2)
+            return batch.problem(x0, f"{name}-batch{batch_size}")
+
+        return Problem(
+            fun_and_grad=self.fun_and_grad,
+            hess=self.hess,
+            hessp=self.hessp,
+            sample=sample,
+            x0=x0,
+            f_opt=f_opt,
+            name=name,
+        )
+
+
+@functools.lru_cache(maxsize=16)
+def _softmax_data(key: tuple) -> tuple[Array, NDArray[np.int64], int]:
+    """``(A, y, k)``: features with a ones column, labels ``0..k-1``, number of classes."""
+    if key[0] == "digits":
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        X = X / 16.0
+        k = 10
+    else:
+        _, n, d, cond, seed, k = key
+        X, y = make_classification(n=n, d=d, cond=cond, n_classes=k, seed=seed)
+        X = _standardize(X)
+    A = _with_bias(X)
+    y = np.asarray(y, dtype=np.int64)
+    _read_only(A, y)
+    return A, y, k
+
+
+def _softmax_key(dataset: str, n: int, d: int, n_classes: int, cond: float, seed: int) -> tuple:
+    key = _data_key(dataset, n, d, cond, seed, ("digits",))
+    if dataset == "synthetic":
+        key += (_check_int("n_classes", n_classes, 2),)
+    return key
+
+
+@functools.lru_cache(maxsize=32)
+def _softmax_optimum(key: tuple, l2: float) -> tuple[Array, float]:
+    A, y, k = _softmax_data(key)
+    return _reference_minimize(_Softmax(A, y, k, l2), A.shape[1] * k)
+
+
+def softmax_regression_optimum(
+    dataset: str = "digits",
+    l2: float = 1e-3,
+    n: int = 1000,
+    d: int = 20,
+    n_classes: int = 5,
+    cond: float = 10.0,
+    seed: int = 0,
+) -> tuple[Array, float]:
+    """The minimizer and the optimal value of :func:`softmax_regression` with these arguments.
+
+    Computed once per data-defining arguments and cached in memory (see
+    :func:`softmax_regression`, Notes). The returned array is read-only.
+
+    Parameters
+    ----------
+    dataset : {"digits", "synthetic"}, default "digits"
+        As in :func:`softmax_regression`.
+    l2 : float, default 1e-3
+        As in :func:`softmax_regression`.
+    n, d, n_classes : int, default 1000, 20, 5
+        As in :func:`softmax_regression`.
+    cond : float, default 10.0
+        As in :func:`softmax_regression`.
+    seed : int, default 0
+        As in :func:`softmax_regression`.
+
+    Returns
+    -------
+    x_opt : ((p + 1) * k,) ndarray
+        The minimizing ``W``, flattened row-major.
+    f_opt : float
+        ``f(x_opt)``.
+    """
+    key = _softmax_key(dataset, n, d, n_classes, cond, seed)
+    return _softmax_optimum(key, _check_positive("l2", l2))
+
+
+@entry("softmax-synthetic", "ml", dataset="synthetic")
+@entry("softmax-digits", "ml", dataset="digits")
+def softmax_regression(
+    dataset: str = "digits",
+    l2: float = 1e-3,
+    n: int = 1000,
+    d: int = 20,
+    n_classes: int = 5,
+    cond: float = 10.0,
+    seed: int = 0,
+) -> Problem:
+    r"""L2-regularized multinomial (softmax) logistic regression, mean cross-entropy.
+
+    Parameters
+    ----------
+    dataset : {"digits", "synthetic"}, default "digits"
+        ``"digits"``: scikit-learn's bundled 8x8 handwritten digits (1797 samples, 64 pixel
+        features divided by 16 so they lie in ``[0, 1]``, 10 classes). ``"synthetic"``:
+        :func:`make_classification` with ``n``, ``d``, ``cond``, ``n_classes``, ``seed``,
+        features standardized with :class:`sklearn.preprocessing.StandardScaler`.
+    l2 : float, default 1e-3
+        L2 regularization weight (positive, so the minimizer exists and is unique).
+    n, d, n_classes : int, default 1000, 20, 5
+        Number of samples, features and classes of the synthetic data.
+    cond : float, default 10.0
+        Condition number of the synthetic features' covariance.
+    seed : int, default 0
+        Seed of the synthetic data. ``n``, ``d``, ``n_classes``, ``cond`` and ``seed`` are
+        ignored for ``"digits"``.
+
+    Returns
+    -------
+    Problem
+        Over ``x = W.ravel()`` (row-major), ``W`` of shape ``(p, k)`` with ``p`` the number of
+        features plus one (the bias row, last) and ``k`` the number of classes. With
+        ``fun_and_grad``, ``hessp``, ``hess`` (dense ``pk x pk``), ``sample``, ``x0 = 0`` and
+        ``f_opt``.
+
+    Notes
+    -----
+    With rows :math:`a_i \in \mathbb{R}^p` (features and a trailing 1) and labels
+    :math:`y_i \in \{0, \dots, k-1\}`,
+
+    .. math:: f(W) = \frac1m \sum_{i=1}^m \Bigl(\log \sum_{c} e^{a_i^T w_c}
+              - a_i^T w_{y_i}\Bigr) + \frac{\ell_2}{2} \|W\|_F^2,
+
+    the bias row regularized like the rest. The log-sum-exp is
+    ``scipy.special.logsumexp`` (shifted by the row maximum, no overflow). With
+    :math:`P = \operatorname{softmax}(AW)` row-wise and :math:`Y` the one-hot labels,
+    :math:`\nabla f = \frac1m A^T (P - Y) + \ell_2 W`, and the Hessian-vector product along
+    :math:`V` is :math:`\frac1m A^T R + \ell_2 V` with
+    :math:`R_{ic} = P_{ic} (D_{ic} - \sum_e P_{ie} D_{ie})`, :math:`D = AV` (the exact
+    Hessian, as :math:`\nabla^2 = \frac1m \sum_i a_i a_i^T \otimes (\operatorname{diag}(p_i)
+    - p_i p_i^T) + \ell_2 I`).
+
+    ``sample(batch_size, rng)`` draws ``batch_size`` distinct rows with
+    ``rng.choice(m, batch_size, replace=False)`` and returns the same formula on the batch;
+    ``batch_size = m`` gives the full objective.
+
+    ``f_opt`` is computed on first use for each ``(dataset, l2)`` (plus ``n, d, n_classes,
+    cond, seed`` for synthetic data) and cached in memory: ``scipy.optimize.minimize`` with
+    ``method="trust-ncg"``, ``jac=True``, the exact ``hessp``, from ``x = 0``, with
+    ``gtol = 1e-10`` (it stops when ``‖∇f(x)‖₂ < 1e-10``). Close to the minimizer the
+    decrease of ``f`` can drop below the rounding error of ``f`` and stop trust-ncg early, so
+    up to five Newton steps follow, each solving ``∇²f(x) s = -∇f(x)`` by conjugate gradients
+    on ``hessp`` (relative residual ``1e-12``) and kept while ``‖∇f‖₂`` decreases, until
+    ``‖∇f‖₂ ≤ 1e-10``. ``f_opt`` is ``f`` at the final point (a ``RuntimeError`` is raised if
+    ``‖∇f‖₂ > 1e-8`` there). For ``"digits"`` with the default ``l2`` this takes about
+    0.2 s.
+    :func:`softmax_regression_optimum` returns that point too.
+
+    Examples
+    --------
+    >>> from problems.ml import softmax_regression
+    >>> p = softmax_regression()
+    >>> p.x0.shape  # 65 x 10 weights
+    (650,)
+    """
+    key = _softmax_key(dataset, n, d, n_classes, cond, seed)
+    l2 = _check_positive("l2", l2)
+    A, y, k = _softmax_data(key)
+    f_opt = _softmax_optimum(key, l2)[1]
+    name = "softmax-digits" if dataset == "digits" else "softmax-synthetic"
+    return _Softmax(A, y, k, l2).problem(np.zeros(A.shape[1] * k), name, f_opt)
