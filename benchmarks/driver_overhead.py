@@ -6,12 +6,13 @@ records: evaluation counting, the non-finite guard, the gradient test, the histo
 the gradient norm, the limits. Goals: <= 1.5x on a 10-dimensional quadratic (10^4
 iterations) and <= 1.05x on a 10^6-dimensional one.
 
-    python benchmarks/driver_overhead.py [--repeat 7] [--out benchmarks/results/driver_overhead.json]
+    python benchmarks/driver_overhead.py [--repeat 7] [--out FILE.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 import numpy as np
@@ -50,9 +51,10 @@ def main() -> None:
         problem = quadratic(n=n, cond=10.0, diagonal=diagonal)
         step = 1.0 / 10.0  # 1/L: the largest eigenvalue is cond = 10
         np.testing.assert_array_equal(bare_loop(problem, step, 3), with_optkit(problem, step, 3))
+        args_ = (problem, step, iters)
         comparison = bench.compare(
-            {"optkit.minimize": lambda: with_optkit(problem, step, iters),
-             "bare loop": lambda: bare_loop(problem, step, iters)},
+            {"optkit.minimize": functools.partial(with_optkit, *args_),
+             "bare loop": functools.partial(bare_loop, *args_)},
             repeat=args.repeat, meta={"n": n, "iterations": iters},
         )
         print(comparison, end="\n\n")

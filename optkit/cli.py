@@ -133,7 +133,7 @@ def _tour(out: str, only: Sequence[str] | None) -> int:
             continue
         fig, axes = plt.subplots(1, len(info.flagship), squeeze=False,
                                  figsize=(6.0 * len(info.flagship), 4.2), layout="constrained")
-        for ax, problem_name in zip(axes[0], info.flagship):
+        for ax, problem_name in zip(axes[0], info.flagship, strict=True):
             problem = problems.get(problem_name)
             runs = {}
             for method in (name, *info.peers):

@@ -197,11 +197,6 @@ class Problem:
         """The full objective at ``x`` (``f`` here; ``f + g`` for composite problems)."""
         return self.value(x)
 
-    @property
-    def hess_approx_names(self) -> list[str]:
-        """Names of the available Hessian approximations, ``"exact"`` first when present."""
-        return (["exact"] if self.hess is not None else []) + list(self.hess_approx)
-
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class CompositeProblem(Problem):

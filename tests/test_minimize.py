@@ -179,8 +179,11 @@ def test_history_columns_and_conversions(smooth):
 
 def test_disp_prints_scipy_style_summary(capsys, smooth):
     optkit.minimize(smooth, method="gd", options={"disp": True, "maxiter": 3})
-    out = capsys.readouterr().out
-    assert "Current function value:" in out and "Iterations: 3" in out
+    captured = capsys.readouterr()
+    assert "Current function value:" in captured.out and "Iterations: 3" in captured.out
+    assert "gd:" in captured.err  # the tqdm progress bar, labelled with the method
+    optkit.minimize(smooth, method="gd", options={"maxiter": 3})
+    assert capsys.readouterr() == ("", "")  # quiet by default
 
 
 def test_unused_hess_warns():

@@ -108,7 +108,7 @@ class Nesterov(Solver):
         else:
             y, fy, gy = state.x, state.fun, state.grad
         adaptive = opts.step_size is None
-        for trial in range(1, opts.max_ls + 1):
+        for trial in range(1, opts.max_ls + 1):  # noqa: B007 - read after the loop
             x = y - gy / L
             f, g = problem.value_and_grad(x)
             d = x - y

@@ -137,7 +137,7 @@ def _scipy_info(member: str) -> MethodInfo:
     return _scipy_info_cached(normalize(member))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _scipy_info_cached(key: str) -> MethodInfo:
     try:
         so.show_options("minimize", key, disp=False)
