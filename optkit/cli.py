@@ -138,7 +138,8 @@ def _tour(out: str, only: Sequence[str] | None) -> int:
             runs = {}
             for method in (name, *info.peers):
                 start = time.perf_counter()
-                res = optkit.minimize(problem, method=method)
+                options = info.tour_options.get(method)
+                res = optkit.minimize(problem, method=method, options=options)
                 seconds = time.perf_counter() - start
                 runs[method] = res
                 if method == name:

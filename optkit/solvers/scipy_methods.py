@@ -152,7 +152,8 @@ def _scipy_info_cached(key: str) -> MethodInfo:
     info = make_info(solver, f"scipy:{key}", info_cls=ScipyMethodInfo, options=ScipyOptions,
                      accepts=(Problem,), needs=needs, uses=uses, tol=("tol",),
                      stochastic=False, backends=("numpy",), flagship=("rosen",),
-                     peers=("gd", "nesterov"), long_running=False, aliases=())
+                     peers=("gd", "nesterov"), tour_options={}, long_running=False,
+                     aliases=())
     solver.info = info
     return info
 
