@@ -13,7 +13,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         "optkit.torch needs PyTorch: pip install optkit[torch]"
     ) from err
 
-__all__ = ["resolve_device"]
+__all__ = ["DiffGrad", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -43,3 +43,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for, but no CUDA GPU is available")
     return resolved
+
+
+from optkit.torch.optim import DiffGrad  # noqa: E402 - after the check that torch imports
