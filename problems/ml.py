@@ -7,6 +7,10 @@ bundled with scikit-learn (no network access) or drawn by :func:`make_classifica
 Each problem carries ``f_opt``, computed once per data-defining arguments with a Newton-type
 method to a gradient norm of ``1e-10`` and cached in memory; the minimizer itself is available
 from :func:`logistic_regression_optimum` and :func:`softmax_regression_optimum`.
+
+:func:`mlp_classification` is a non-convex one: a one-hidden-layer network on the digits
+(``f_opt`` unknown), with :func:`mlp_digits_split` and :func:`mlp_accuracy` to score it on the
+held-out part.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 import numpy as np
 import scipy.optimize
 import scipy.sparse.linalg as spla
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, logsumexp
 
 from optkit.problem import Problem
@@ -30,6 +34,10 @@ __all__ = [
     "logistic_regression_optimum",
     "softmax_regression",
     "softmax_regression_optimum",
+    "mlp_classification",
+    "mlp_digits_split",
+    "mlp_predict",
+    "mlp_accuracy",
 ]
 
 Array = NDArray[np.float64]
@@ -609,3 +617,261 @@ def softmax_regression(
     f_opt = _softmax_optimum(key, l2)[1]
     name = "softmax-digits" if dataset == "digits" else "softmax-synthetic"
     return _Softmax(A, y, k, l2).problem(np.zeros(A.shape[1] * k), name, f_opt)
+
+
+# -- one-hidden-layer MLP (non-convex) ---------------------------------------------------------
+
+_MLP_DATASETS = ("digits",)
+_MLP_ACTIVATIONS = ("relu", "elu", "tanh")
+
+
+def _mlp_activation(z: Array, activation: str) -> tuple[Array, Array]:
+    """The activation ``a(z)`` and its derivative ``a'(z)``, elementwise."""
+    if activation == "relu":
+        return np.maximum(z, 0.0), (z > 0).astype(z.dtype)
+    if activation == "elu":  # alpha = 1: z for z > 0, exp(z) - 1 otherwise
+        neg = np.expm1(np.minimum(z, 0.0))
+        return np.where(z > 0, z, neg), np.where(z > 0, 1.0, neg + 1.0)
+    t = np.tanh(z)
+    return t, 1.0 - t * t
+
+
+def _check_activation(activation: str) -> str:
+    if activation not in _MLP_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {_MLP_ACTIVATIONS}, got {activation!r}")
+    return activation
+
+
+def _mlp_shapes(n_params: int, d: int, hidden: int) -> int:
+    """The number of classes ``k`` of a flat parameter vector of ``n_params`` entries."""
+    k, rest = divmod(n_params - (d + 1) * hidden, hidden + 1)
+    if rest or k < 1:
+        raise ValueError(f"a parameter vector of size {n_params} does not fit an MLP with "
+                         f"{d} inputs and {hidden} hidden units")
+    return k
+
+
+def _mlp_unpack(x: Array, d: int, hidden: int, k: int) -> tuple[Array, Array, Array, Array]:
+    """Views ``W1 (d, h), b1 (h,), W2 (h, k), b2 (k,)`` into the flat ``x``."""
+    x = np.asarray(x)
+    i1 = d * hidden
+    i2 = i1 + hidden
+    i3 = i2 + hidden * k
+    return (x[:i1].reshape(d, hidden), x[i1:i2], x[i2:i3].reshape(hidden, k), x[i3:])
+
+
+class _MLP:
+    """``mean_i CE(softmax(a(x_i W1 + b1) W2 + b2), y_i) + (l2/2)(‖W1‖² + ‖W2‖²)``."""
+
+    def __init__(self, X: Array, y: NDArray[np.int64], k: int, hidden: int, activation: str,
+                 l2: float):
+        self.X, self.y, self.k = X, y, k
+        self.hidden, self.activation, self.l2 = hidden, activation, l2
+        self._rows = np.arange(X.shape[0])
+
+    def fun_and_grad(self, x: Array) -> tuple[float, Array]:
+        m, d = self.X.shape
+        W1, b1, W2, b2 = _mlp_unpack(x, d, self.hidden, self.k)
+        Z1 = self.X @ W1 + b1
+        H, dH_dZ1 = _mlp_activation(Z1, self.activation)
+        Z2 = H @ W2 + b2
+        lse = logsumexp(Z2, axis=1)
+        f = float(np.mean(lse - Z2[self._rows, self.y]))
+        f += 0.5 * self.l2 * (float(np.sum(W1 * W1)) + float(np.sum(W2 * W2)))
+        dZ2 = np.exp(Z2 - lse[:, None])  # softmax probabilities
+        dZ2[self._rows, self.y] -= 1.0
+        dZ2 /= m
+        gW2 = H.T @ dZ2 + self.l2 * W2
+        gb2 = dZ2.sum(axis=0)
+        dZ1 = (dZ2 @ W2.T) * dH_dZ1
+        gW1 = self.X.T @ dZ1 + self.l2 * W1
+        gb1 = dZ1.sum(axis=0)
+        return f, np.concatenate([gW1.ravel(), gb1, gW2.ravel(), gb2])
+
+    def problem(self, x0: Array, name: str) -> Problem:
+        def sample(batch_size: int, rng: np.random.Generator) -> Problem:
+            idx = _batch_indices(self.X.shape[0], batch_size, rng)
+            batch = _MLP(self.X[idx], self.y[idx], self.k, self.hidden, self.activation,
+                         self.l2)
+            return batch.problem(x0, f"{name}-batch{batch_size}")
+
+        return Problem(fun_and_grad=self.fun_and_grad, sample=sample, x0=x0, name=name)
+
+
+@functools.lru_cache(maxsize=16)
+def _digits_split(test_size: float, seed: int) -> tuple[Array, Array, NDArray[np.int64],
+                                                          NDArray[np.int64]]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    y = np.asarray(y, dtype=np.int64)
+    parts = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
+    parts = tuple(np.ascontiguousarray(a) for a in parts)
+    _read_only(*parts)
+    return parts  # type: ignore[return-value]
+
+
+def mlp_digits_split(
+    test_size: float = 0.25, seed: int = 0
+) -> tuple[Array, Array, NDArray[np.int64], NDArray[np.int64]]:
+    """The train/test split of scikit-learn's digits used by :func:`mlp_classification`.
+
+    Parameters
+    ----------
+    test_size : float, default 0.25
+        Fraction of the 1797 samples held out for testing, in ``(0, 1)``.
+    seed : int, default 0
+        ``random_state`` of :func:`sklearn.model_selection.train_test_split` (stratified by
+        label).
+
+    Returns
+    -------
+    X_train, X_test : ndarray
+        Pixel features divided by 16 (in ``[0, 1]``), 64 per sample; read-only.
+    y_train, y_test : ndarray of int
+        Labels ``0, ..., 9``; read-only.
+
+    Examples
+    --------
+    >>> from problems.ml import mlp_digits_split
+    >>> X_train, X_test, y_train, y_test = mlp_digits_split()
+    >>> X_train.shape, X_test.shape
+    ((1347, 64), (450, 64))
+    """
+    test_size = float(test_size)
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    return _digits_split(test_size, int(seed))
+
+
+def mlp_predict(x: ArrayLike, X: ArrayLike, hidden: int = 64,
+                activation: str = "relu") -> NDArray[np.int64]:
+    """Class predictions of the MLP of :func:`mlp_classification` with parameters ``x``.
+
+    Parameters
+    ----------
+    x : (n_params,) array_like
+        Flat parameters ``(W1, b1, W2, b2)``, as in :func:`mlp_classification` (a result's
+        ``res.x``); the number of classes is inferred from its size.
+    X : (n, d) array_like
+        Features (for digits: divided by 16, as :func:`mlp_digits_split` returns them).
+    hidden : int, default 64
+        Number of hidden units the parameters were built for.
+    activation : {"relu", "elu", "tanh"}, default "relu"
+        The hidden activation.
+
+    Returns
+    -------
+    (n,) ndarray of int
+        ``argmax`` of the output scores for each row of ``X``.
+    """
+    X = np.asarray(X, dtype=float)
+    x = np.asarray(x, dtype=float)
+    hidden = _check_int("hidden", hidden, 1)
+    activation = _check_activation(activation)
+    if X.ndim != 2:
+        raise ValueError(f"X must be two-dimensional, got shape {X.shape}")
+    k = _mlp_shapes(x.size, X.shape[1], hidden)
+    W1, b1, W2, b2 = _mlp_unpack(x, X.shape[1], hidden, k)
+    H, _ = _mlp_activation(X @ W1 + b1, activation)
+    return np.argmax(H @ W2 + b2, axis=1).astype(np.int64)
+
+
+def mlp_accuracy(x: ArrayLike, X: ArrayLike, y: ArrayLike, hidden: int = 64,
+                 activation: str = "relu") -> float:
+    """Fraction of the rows of ``X`` that :func:`mlp_predict` labels as ``y``.
+
+    Examples
+    --------
+    >>> import optkit
+    >>> from problems.ml import mlp_accuracy, mlp_classification, mlp_digits_split
+    >>> p = mlp_classification()
+    >>> _, X_test, _, y_test = mlp_digits_split()
+    >>> res = optkit.minimize(p, method="adam", options={"lr": 1e-2, "batch_size": 64,
+    ...                                                  "maxiter": 200, "seed": 0})
+    >>> mlp_accuracy(res.x, X_test, y_test) > 0.8
+    True
+    """
+    return float(np.mean(mlp_predict(x, X, hidden, activation) == np.asarray(y)))
+
+
+@entry("mlp-digits", "ml", dataset="digits")
+def mlp_classification(
+    dataset: str = "digits",
+    hidden: int = 64,
+    activation: str = "relu",
+    l2: float = 0.0,
+    test_size: float = 0.25,
+    seed: int = 0,
+) -> Problem:
+    r"""One-hidden-layer MLP classifier (softmax cross-entropy): a non-convex training problem.
+
+    Parameters
+    ----------
+    dataset : {"digits"}, default "digits"
+        scikit-learn's bundled 8x8 handwritten digits (1797 samples, 64 pixel features divided
+        by 16, 10 classes); the objective is on the training part of
+        :func:`mlp_digits_split` ``(test_size, seed)``.
+    hidden : int, default 64
+        Number of hidden units ``h``.
+    activation : {"relu", "elu", "tanh"}, default "relu"
+        The hidden activation (ELU with ``alpha = 1``).
+    l2 : float, default 0.0
+        L2 weight on ``W1`` and ``W2`` (the biases are not regularized).
+    test_size : float, default 0.25
+        Fraction of the samples held out (not in the objective).
+    seed : int, default 0
+        Seeds both the stratified train/test split and the random initialization ``x0``.
+
+    Returns
+    -------
+    Problem
+        Over ``x = concat(W1.ravel(), b1, W2.ravel(), b2)`` (row-major), ``W1`` of shape
+        ``(d, h)``, ``W2`` of shape ``(h, k)``; with ``fun_and_grad``, ``sample`` and a random
+        ``x0``. ``f_opt`` is ``None`` (unknown: the problem is non-convex).
+
+    Notes
+    -----
+    With training rows :math:`x_i \in \mathbb{R}^d` and labels :math:`y_i`,
+
+    .. math:: f(\theta) = \frac1m \sum_{i=1}^m \Bigl(\log \sum_c e^{z_{ic}} - z_{i y_i}\Bigr)
+              + \frac{\ell_2}{2} (\|W_1\|_F^2 + \|W_2\|_F^2), \qquad
+              z_i = W_2^T a(W_1^T x_i + b_1) + b_2,
+
+    with the activation :math:`a`. The gradient is hand-written backpropagation (vectorized
+    over the samples); ReLU's derivative is taken as 0 at 0.
+
+    ``x0``: biases zero; ``W1`` normal with standard deviation :math:`\sqrt{2/d}` (He) for
+    ReLU and ELU, :math:`\sqrt{2/(d + h)}` (Glorot) for tanh; ``W2`` normal with standard
+    deviation :math:`\sqrt{2/(h + k)}` (Glorot); drawn from ``numpy.random.default_rng(seed)``.
+
+    ``sample(batch_size, rng)`` draws ``batch_size`` distinct training rows with
+    ``rng.choice(m, batch_size, replace=False)`` and returns the same formula on the batch;
+    ``batch_size = m`` gives the full objective. Use :func:`mlp_digits_split` for the held-out
+    part and :func:`mlp_accuracy` (or :func:`mlp_predict`) to score a result's ``x``.
+
+    Examples
+    --------
+    >>> from problems.ml import mlp_classification
+    >>> p = mlp_classification()
+    >>> p.x0.shape  # 64*64 + 64 + 64*10 + 10
+    (4810,)
+    >>> p.f_opt is None
+    True
+    """
+    if dataset not in _MLP_DATASETS:
+        raise ValueError(f"dataset must be one of {_MLP_DATASETS}, got {dataset!r}")
+    hidden = _check_int("hidden", hidden, 1)
+    activation = _check_activation(activation)
+    l2 = _check_positive("l2", l2, strict=False)
+    X, _, y, _ = mlp_digits_split(test_size, seed)
+    d, k = X.shape[1], 10
+    rng = np.random.default_rng(seed)
+    std1 = math.sqrt(2.0 / d) if activation in ("relu", "elu") else math.sqrt(2.0 / (d + hidden))
+    W1 = std1 * rng.standard_normal((d, hidden))
+    W2 = math.sqrt(2.0 / (hidden + k)) * rng.standard_normal((hidden, k))
+    x0 = np.concatenate([W1.ravel(), np.zeros(hidden), W2.ravel(), np.zeros(k)])
+    name = "mlp-digits" if activation == "relu" else f"mlp-digits-{activation}"
+    return _MLP(X, y, k, hidden, activation, l2).problem(x0, name)
