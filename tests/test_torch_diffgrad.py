@@ -249,3 +249,19 @@ def test_peer_torch_optimizer_equality():
         thetas.append(theta.detach())
     torch.testing.assert_close(thetas[0], thetas[1], rtol=0, atol=1e-10)
     np.testing.assert_allclose(thetas[0].numpy(), [0.75586842, 0.74779811], atol=1e-8)
+
+
+def test_fused_falls_back_to_foreach_when_compilation_fails(monkeypatch):
+    """No compiler: a RuntimeWarning, and the foreach numbers."""
+    from optkit.torch import optim
+
+    def broken_compile(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(optim, "_COMPILED", {})
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.warns(RuntimeWarning, match="torch.compile is not available"):
+        fused, _ = _run_torch({"fused": True})
+    foreach, _ = _run_torch({"foreach": True})
+    for a, b in zip(fused, foreach, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
