@@ -313,6 +313,9 @@ def _with_counters(problem: Problem, counter: Counter) -> Problem:
         fn = getattr(problem, name)
         if fn is not None:
             object.__setattr__(counted, name, _counted(fn, counter, keys))
+    if problem.hess_approx:
+        object.__setattr__(counted, "hess_approx", {
+            name: _counted(fn, counter, ("nhev",)) for name, fn in problem.hess_approx.items()})
     if problem.sample is not None:
         sample = problem.sample
         object.__setattr__(counted, "sample", lambda batch_size, rng: _with_counters(

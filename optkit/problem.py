@@ -101,8 +101,10 @@ class Problem:
     hessp : callable, optional
         ``hessp(x, v) -> ndarray``, the Hessian-vector product.
     hess_approx : mapping of str to callable, optional
-        Named Hessian approximations (``"gauss-newton"``, ``"fisher"``, ``"diagonal"``, ...),
-        each ``approx(x)`` returning a matrix or operator. ``"exact"`` is added from ``hess``.
+        Named Hessian approximations (``"gauss-newton"``, ``"fisher"``, ...), each
+        ``approx(x)`` returning a dense or sparse matrix, a ``LinearOperator`` or an
+        :class:`optkit.linalg.LowRank`. Methods that take approximations also accept
+        ``"exact"`` (``hess``). Calls count as Hessian evaluations (``nhev``).
     sample : callable, optional
         For stochastic methods: ``sample(batch_size, rng) -> Problem``, the objective on a
         random mini-batch (same variables, an unbiased estimate of ``f`` up to scaling).
@@ -112,6 +114,9 @@ class Problem:
         The known optimal value (for suboptimality plots), when known.
     name : str
         A short name, used in plots and tables.
+    info : mapping, optional
+        Other facts about the problem that methods or examples may use, by name (a natural
+        metric ``"metric"``, the data matrix, the minimizer ``"x_opt"``, ...).
     """
 
     fun: Callable[[Array], float] | None = None
@@ -124,6 +129,7 @@ class Problem:
     x0: ArrayLike | None = None
     f_opt: float | None = None
     name: str = "problem"
+    info: Mapping[str, Any] = field(default_factory=dict)
 
     #: Oracle fields that count as evaluations, and the counter each one increments.
     counted_oracles: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -147,6 +153,8 @@ class Problem:
         _set(self, "x0", as_vector("x0", self.x0))
         _set(self, "f_opt", _check_f_opt(self.f_opt))
         _set(self, "hess_approx", dict(self.hess_approx))
+        if not isinstance(self.info, Mapping):
+            raise TypeError(f"info must be a mapping, got {type(self.info).__name__}")
 
     # The oracles. Solvers call these, never the fields, so every way of giving the
     # derivatives works with every method.
