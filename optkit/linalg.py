@@ -7,12 +7,17 @@ Woodbury identity in ``O(n r²)`` instead of factorizing an ``n x n`` matrix.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["LowRank"]
+__all__ = ["LowRank", "Metric", "ShiftedSolve", "solve_shifted"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,3 +76,147 @@ class LowRank:
     def toarray(self) -> NDArray[np.float64]:
         """The dense ``n x n`` matrix."""
         return (self.U * self.s) @ self.U.T
+
+
+class Metric:
+    """A fixed SPD matrix ``B`` defining ``‖h‖ = √⟨Bh, h⟩`` and ``‖g‖_* = √⟨g, B⁻¹g⟩``.
+
+    ``B = None`` is the identity. A dense ``B`` is factorized (Cholesky) once.
+
+    Parameters
+    ----------
+    B : (n, n) array_like or None
+        Symmetric positive definite.
+
+    Raises
+    ------
+    ValueError
+        When ``B`` is not square, symmetric and positive definite.
+    """
+
+    def __init__(self, B: ArrayLike | None = None) -> None:
+        self.B = None if B is None else np.asarray(B, dtype=float)
+        self._factor = None
+        if self.B is not None:
+            if self.B.ndim != 2 or self.B.shape[0] != self.B.shape[1]:
+                raise ValueError(f"the metric B must be a square matrix, got {self.B.shape}")
+            if not np.allclose(self.B, self.B.T, rtol=1e-10, atol=1e-12):
+                raise ValueError("the metric B must be symmetric")
+            try:
+                self._factor = scipy.linalg.cho_factor(self.B)
+            except np.linalg.LinAlgError as err:
+                raise ValueError("the metric B must be positive definite") from err
+
+    def solve(self, v: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``B⁻¹ v`` (``v`` may be a matrix)."""
+        return v if self._factor is None else scipy.linalg.cho_solve(self._factor, v)
+
+    def apply(self, h: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``B h``."""
+        return h if self.B is None else self.B @ h
+
+    def norm(self, h: NDArray[np.float64]) -> float:
+        """``‖h‖ = √⟨Bh, h⟩``."""
+        return math.sqrt(max(float(h @ self.apply(h)), 0.0))
+
+    def dual_norm(self, g: NDArray[np.float64]) -> float:
+        """``‖g‖_* = √⟨g, B⁻¹g⟩``."""
+        return math.sqrt(max(float(g @ self.solve(g)), 0.0))
+
+    def shifted(self, H: NDArray[np.float64], lam: float) -> NDArray[np.float64]:
+        """The dense matrix ``H + λB``."""
+        if self.B is None:
+            out = np.array(H, dtype=float, copy=True)
+            out[np.diag_indices_from(out)] += lam
+            return out
+        return H + lam * self.B
+
+
+class ShiftedSolve(NamedTuple):
+    """What :func:`solve_shifted` returns."""
+
+    delta: NDArray[np.float64] | None
+    """The solution, or ``None`` when ``H + λB`` was not positive definite."""
+    iterations: int
+    """Linear solves, or CG iterations."""
+
+
+def solve_shifted(H: Any, lam: float, g: NDArray[np.float64], metric: Metric, *,
+                  method: str = "auto", rtol: float = 1e-10,
+                  maxiter: int | None = None) -> ShiftedSolve:
+    """Solve ``(H + λB) δ = -g``, choosing the way by the form of ``H``.
+
+    Parameters
+    ----------
+    H : None, ndarray, LowRank, sparse matrix or LinearOperator
+        ``None`` is the zero matrix; a 1-D array is a diagonal. A :class:`LowRank` is solved
+        by the Woodbury identity (Sherman-Morrison at rank one) in ``O(n r²)`` plus solves
+        with ``B``; a dense matrix by Cholesky; a sparse matrix or an operator by CG.
+    lam : float
+        The shift ``λ > 0``.
+    g : (n,) ndarray
+        Right-hand side (the gradient).
+    metric : Metric
+        ``B``.
+    method : {"auto", "cholesky", "woodbury", "cg"}
+        Force a way (``"cg"`` works for every form).
+    rtol : float
+        CG's relative tolerance.
+    maxiter : int, optional
+        CG's iteration limit (default ``10 n``).
+
+    Returns
+    -------
+    ShiftedSolve
+        ``delta`` is ``None`` when Cholesky finds ``H + λB`` not positive definite, or CG
+        breaks down.
+    """
+    n = g.shape[0]
+    if method == "cg" or (method == "auto" and (sp.issparse(H) or isinstance(
+            H, spla.LinearOperator))):
+        return _cg(H, lam, g, metric, rtol, maxiter)
+    if H is None:
+        return ShiftedSolve(-metric.solve(g) / lam, 1)
+    if isinstance(H, LowRank):
+        s = -metric.solve(g) / lam
+        Q = metric.solve(H.U) / lam
+        small = np.eye(H.rank) + H.s[:, None] * (H.U.T @ Q)
+        return ShiftedSolve(s - Q @ np.linalg.solve(small, H.s * (H.U.T @ s)), 1)
+    H = np.asarray(H, dtype=float)
+    if H.ndim == 1:
+        if metric.B is None:
+            denom = H + lam
+            return ShiftedSolve(-g / denom, 1) if np.all(denom > 0) else ShiftedSolve(None, 1)
+        H = np.diag(H)
+    if H.shape != (n, n):
+        raise ValueError(f"the Hessian approximation has shape {H.shape}, expected {(n, n)}")
+    try:
+        factor = scipy.linalg.cho_factor(metric.shifted(H, lam))
+    except np.linalg.LinAlgError:
+        return ShiftedSolve(None, 1)
+    return ShiftedSolve(scipy.linalg.cho_solve(factor, -g), 1)
+
+
+def _cg(H: Any, lam: float, g: NDArray[np.float64], metric: Metric, rtol: float,
+        maxiter: int | None) -> ShiftedSolve:
+    n = g.shape[0]
+    if isinstance(H, np.ndarray) and H.ndim == 1:
+        def matvec(v):
+            return H * v + lam * metric.apply(v)
+    elif H is None:
+        def matvec(v):
+            return lam * metric.apply(v)
+    else:
+        def matvec(v):
+            return H @ v + lam * metric.apply(v)
+    op = spla.LinearOperator((n, n), matvec=matvec, dtype=float)
+    count = [0]
+
+    def callback(xk):
+        count[0] += 1
+
+    delta, info = spla.cg(op, -g, rtol=rtol, atol=0.0, maxiter=maxiter or 10 * n,
+                          callback=callback)
+    if info < 0 or not np.all(np.isfinite(delta)):
+        return ShiftedSolve(None, count[0])
+    return ShiftedSolve(delta, count[0])
