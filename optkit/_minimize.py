@@ -190,7 +190,7 @@ def _method_info(problem: Any, method: Any) -> MethodInfo:
             raise TypeError(f"{method.__name__} is not registered and has no Options attribute")
         return make_info(method, method.__name__, options=options, accepts=(Problem,),
                          needs=("grad",), uses=("jac",), tol=(), stochastic=False,
-                         backends=("numpy",), flagship=(), peers=(), tour_options={},
+                         backends=("numpy",), flagship=(), peers=(), tour_runs={},
                          long_running=False, aliases=())
     return registry.get(method)
 

@@ -133,17 +133,17 @@ def _tour(out: str, only: Sequence[str] | None) -> int:
             continue
         fig, axes = plt.subplots(1, len(info.flagship), squeeze=False,
                                  figsize=(6.0 * len(info.flagship), 4.2), layout="constrained")
+        plan = info.tour_runs or {m: (m, {}) for m in (name, *info.peers)}
         for ax, problem_name in zip(axes[0], info.flagship, strict=True):
             problem = problems.get(problem_name)
             runs = {}
-            for method in (name, *info.peers):
+            for label, (method, options) in plan.items():
                 start = time.perf_counter()
-                options = info.tour_options.get(method)
-                res = optkit.minimize(problem, method=method, options=options)
+                res = optkit.minimize(problem, method=method, options=dict(options))
                 seconds = time.perf_counter() - start
-                runs[method] = res
-                if method == name:
-                    summary.append(_summary_row(method, problem, res, seconds))
+                runs[label] = res
+                if res.method == info.name:
+                    summary.append(_summary_row(label, problem, res, seconds))
             optkit.plot.convergence(runs, ax=ax)
         fig.suptitle(f"{name}: {info.summary}")
         path = os.path.join(out, f"{name.replace(':', '_')}.png")

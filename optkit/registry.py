@@ -63,9 +63,10 @@ class MethodInfo:
         Problems of :func:`problems.catalog` that ``optkit tour`` runs it on.
     peers : tuple of str
         Methods the tour plots beside it.
-    tour_options : mapping of str to dict
-        Options the tour gives to the method or a peer, by method name (for example the
-        paper's setting of the flagship experiment); unnamed methods run with defaults.
+    tour_runs : mapping of str to (str, dict)
+        What the tour runs on each flagship problem, by label: ``(method, options)`` (for
+        example the paper's setting of the flagship experiment, or two Hessian
+        approximations). Empty: the method and its peers with their default options.
     long_running : bool
         Whether a run announces itself long (shows a progress bar without ``disp``).
     aliases : tuple of str
@@ -83,7 +84,8 @@ class MethodInfo:
     backends: tuple[str, ...] = ("numpy",)
     flagship: tuple[str, ...] = ()
     peers: tuple[str, ...] = ()
-    tour_options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    tour_runs: Mapping[str, tuple[str, Mapping[str, Any]]] = dataclasses.field(
+        default_factory=dict)
     long_running: bool = False
     aliases: tuple[str, ...] = ()
 
@@ -146,7 +148,7 @@ class Registry(Mapping[str, MethodInfo]):
         backends: tuple[str, ...] = ("numpy",),
         flagship: tuple[str, ...] = (),
         peers: tuple[str, ...] = (),
-        tour_options: Mapping[str, Mapping[str, Any]] | None = None,
+        tour_runs: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
         long_running: bool = False,
         aliases: tuple[str, ...] = (),
     ) -> Callable[[type[Solver]], type[Solver]]:
@@ -160,7 +162,7 @@ class Registry(Mapping[str, MethodInfo]):
             info = make_info(cls, name, options=options, accepts=accepts, needs=needs,
                              uses=uses, tol=tol, stochastic=stochastic, backends=backends,
                              flagship=flagship, peers=peers,
-                             tour_options=dict(tour_options or {}),
+                             tour_runs=dict(tour_runs or {}),
                              long_running=long_running, aliases=aliases)
             for key in (info.name, *map(normalize, aliases)):
                 if key in self._methods or key in self._aliases:

@@ -6,7 +6,9 @@ bundled with scikit-learn (no network access) or drawn by :func:`make_classifica
 
 Each problem carries ``f_opt``, computed once per data-defining arguments with a Newton-type
 method to a gradient norm of ``1e-10`` and cached in memory; the minimizer itself is available
-from :func:`logistic_regression_optimum` and :func:`softmax_regression_optimum`.
+from :func:`logistic_regression_optimum` and :func:`softmax_regression_optimum`. Both carry the
+Hessian approximations ``"fisher"`` (equal to the exact Hessian for these canonical-link
+models) and ``"empirical-fisher"`` in ``hess_approx``.
 
 :func:`mlp_classification` is a non-convex one: a one-hidden-layer network on the digits
 (``f_opt`` unknown), with :func:`mlp_digits_split` and :func:`mlp_accuracy` to score it on the
@@ -178,6 +180,11 @@ class _Logistic:
         H[np.diag_indices_from(H)] += self.l2
         return H
 
+    def empirical_fisher(self, w: Array) -> Array:
+        """``(1/m) Σ_i ∇ℓ_i ∇ℓ_iᵀ + l2 I`` with ``∇ℓ_i = -b_i σ(-b_i a_iᵀw) a_i``."""
+        r = -self.b * expit(-self.b * (self.A @ w))
+        return _gram_plus(self.A * r[:, None], self.l2)
+
     def problem(self, x0: Array, name: str, f_opt: float | None = None) -> Problem:
         def sample(batch_size: int, rng: np.random.Generator) -> Problem:
             idx = _batch_indices(self.A.shape[0], batch_size, rng)
@@ -188,11 +195,21 @@ class _Logistic:
             fun_and_grad=self.fun_and_grad,
             hess=self.hess,
             hessp=self.hessp,
+            # canonical link: the Fisher information is the Hessian itself
+            hess_approx={"fisher": self.hess, "empirical-fisher": self.empirical_fisher},
             sample=sample,
             x0=x0,
             f_opt=f_opt,
             name=name,
         )
+
+
+def _gram_plus(M: Array, l2: float) -> Array:
+    """``MᵀM / m + l2 I`` for the ``m`` per-sample gradients in the rows of ``M``."""
+    F = M.T @ M  # exactly symmetric
+    F /= M.shape[0]
+    F[np.diag_indices_from(F)] += l2
+    return F
 
 
 def _batch_indices(m: int, batch_size: int, rng: Any) -> NDArray[np.intp]:
@@ -339,7 +356,8 @@ def logistic_regression(
     Returns
     -------
     Problem
-        With ``fun_and_grad``, ``hessp``, ``hess`` (dense ``p x p``), ``sample``, ``x0 = 0``
+        With ``fun_and_grad``, ``hessp``, ``hess`` (dense ``p x p``), ``hess_approx``
+        (``"fisher"`` and ``"empirical-fisher"``, dense ``p x p``), ``sample``, ``x0 = 0``
         and ``f_opt``; ``p`` is the number of features plus one.
 
     Notes
@@ -355,6 +373,15 @@ def logistic_regression(
     ``np.logaddexp`` and ``scipy.special.expit``, so it neither overflows nor loses the tiny
     terms. The Hessian is :math:`\frac1m A^T D A + \ell_2 I` with
     :math:`D = \operatorname{diag}(\sigma(z_i)\,\sigma(-z_i))`, :math:`z = Aw`.
+
+    Hessian approximations (``hess_approx``, for methods such as ``gns-newton``):
+    ``"fisher"`` is the Fisher information of the model plus ``l2 I``,
+    :math:`\frac1m \sum_i \sigma(z_i)\sigma(-z_i) a_i a_i^T + \ell_2 I`, which for this
+    canonical-link model *is* the exact Hessian (the same matrix as ``hess``);
+    ``"empirical-fisher"`` is :math:`\frac1m \sum_i \nabla\ell_i \nabla\ell_i^T + \ell_2 I`
+    with the per-sample loss gradients :math:`\nabla\ell_i = -y_i \sigma(-y_i z_i) a_i`
+    (positive semidefinite plus ``l2 I``; it differs from the Hessian away from a perfect
+    fit).
 
     ``sample(batch_size, rng)`` draws ``batch_size`` distinct rows with
     ``rng.choice(m, batch_size, replace=False)`` (``rng`` is a ``numpy.random.Generator``, or a
@@ -446,6 +473,13 @@ class _Softmax:
         H[np.diag_indices_from(H)] += self.l2
         return H
 
+    def empirical_fisher(self, x: Array) -> Array:
+        """``(1/m) Σ_i g_i g_iᵀ + l2 I`` with ``g_i = vec(a_i (p_i - e_{y_i})ᵀ)`` (row-major)."""
+        m, p = self.A.shape
+        R = self._probs(x).copy()
+        R[self._rows, self.y] -= 1.0
+        return _gram_plus((self.A[:, :, None] * R[:, None, :]).reshape(m, p * self.k), self.l2)
+
     def problem(self, x0: Array, name: str, f_opt: float | None = None) -> Problem:
         def sample(batch_size: int, rng: np.random.Generator) -> Problem:
             idx = _batch_indices(self.A.shape[0], batch_size, rng)
@@ -456,6 +490,8 @@ class _Softmax:
             fun_and_grad=self.fun_and_grad,
             hess=self.hess,
             hessp=self.hessp,
+            # canonical link: the Fisher information is the Hessian itself
+            hess_approx={"fisher": self.hess, "empirical-fisher": self.empirical_fisher},
             sample=sample,
             x0=x0,
             f_opt=f_opt,
@@ -568,8 +604,9 @@ def softmax_regression(
     Problem
         Over ``x = W.ravel()`` (row-major), ``W`` of shape ``(p, k)`` with ``p`` the number of
         features plus one (the bias row, last) and ``k`` the number of classes. With
-        ``fun_and_grad``, ``hessp``, ``hess`` (dense ``pk x pk``), ``sample``, ``x0 = 0`` and
-        ``f_opt``.
+        ``fun_and_grad``, ``hessp``, ``hess`` (dense ``pk x pk``), ``hess_approx``
+        (``"fisher"`` and ``"empirical-fisher"``, dense ``pk x pk``), ``sample``, ``x0 = 0``
+        and ``f_opt``.
 
     Notes
     -----
@@ -587,6 +624,12 @@ def softmax_regression(
     :math:`R_{ic} = P_{ic} (D_{ic} - \sum_e P_{ie} D_{ie})`, :math:`D = AV` (the exact
     Hessian, as :math:`\nabla^2 = \frac1m \sum_i a_i a_i^T \otimes (\operatorname{diag}(p_i)
     - p_i p_i^T) + \ell_2 I`).
+
+    Hessian approximations (``hess_approx``): ``"fisher"`` is the Fisher information of the
+    multinomial model plus ``l2 I``, which for this canonical-link model equals the exact
+    Hessian above (the same matrix as ``hess``); ``"empirical-fisher"`` is
+    :math:`\frac1m \sum_i g_i g_i^T + \ell_2 I` with the per-sample loss gradients
+    :math:`g_i = \operatorname{vec}(a_i (p_i - e_{y_i})^T)` (row-major, like ``x``).
 
     ``sample(batch_size, rng)`` draws ``batch_size`` distinct rows with
     ``rng.choice(m, batch_size, replace=False)`` and returns the same formula on the batch;

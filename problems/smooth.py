@@ -1,4 +1,5 @@
-"""Smooth unconstrained test problems: Rosenbrock, random quadratics and classic 2-D functions.
+"""Smooth unconstrained test problems: Rosenbrock, random quadratics, classic 2-D functions and a
+log-sum-exp ("soft maximum") of random affine functions.
 
 Every builder returns an :class:`optkit.Problem` (or :class:`optkit.problem.QuadraticProblem`)
 with an analytic gradient and Hessian, a default start ``x0`` and the known optimal value
@@ -14,11 +15,12 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.optimize import rosen as _rosen
 from scipy.optimize import rosen_der, rosen_hess, rosen_hess_prod
+from scipy.special import logsumexp, softmax
 
 from optkit.problem import Problem, QuadraticProblem
 from problems._catalog import entry
 
-__all__ = ["rosen", "quadratic", "himmelblau", "matyas", "beale", "zakharov"]
+__all__ = ["rosen", "quadratic", "himmelblau", "matyas", "beale", "zakharov", "log_sum_exp"]
 
 Array = NDArray[np.float64]
 
@@ -347,4 +349,125 @@ def zakharov(n: int = 2) -> Problem:
         x0=np.ones(n),
         f_opt=0.0,
         name="zakharov" if n == 2 else f"zakharov-{n}",
+    )
+
+
+# -- log-sum-exp -------------------------------------------------------------------------------
+
+
+@entry("log-sum-exp", "smooth")
+def log_sum_exp(n: int = 200, m: int = 200, mu: float = 1.0, seed: int = 3124) -> Problem:
+    r"""A smoothed maximum of ``m`` random affine functions, shifted so that the minimizer is 0.
+
+    Parameters
+    ----------
+    n : int, default 200
+        Number of variables.
+    m : int, default 200
+        Number of affine terms.
+    mu : float, default 1.0
+        Smoothing parameter (positive): ``f`` tends to ``max_i (<a_i, x> - b_i)`` as ``mu -> 0``.
+    seed : int, default 3124
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    Problem
+        ``fun``, ``fun_and_grad``, ``hess`` (dense ``n x n``), ``hessp`` analytic;
+        ``hess_approx = {"weighted-gauss-newton": ...}`` (dense); ``x0 = (1, ..., 1)``;
+        ``f_opt = f(0)``; ``info["metric"]`` (the SPD Gram matrix of the unshifted data),
+        ``info["x_opt"] = 0`` and ``info["A"]``, ``info["b"]`` (the shifted design and the
+        offsets).
+
+    Notes
+    -----
+    ``Araw`` (``n x m``) then ``b`` (``m``) are drawn uniformly from ``[-1, 1]`` by
+    ``numpy.random.default_rng(seed)``; the reference code (epfml/grad-norm-smooth) uses
+    ``np.random.seed(3124)`` with the same distributions, so the numbers differ from it (the
+    paper runs ``n = m = 1000``; 200 is the CPU-sized default). With the design ``A`` (rows
+    :math:`a_i \in \mathbb{R}^n`, ``m x n``),
+
+    .. math:: f(x) = \mu \log \sum_{i=1}^m \exp\Bigl(\frac{a_i^T x - b_i}{\mu}\Bigr),
+              \qquad \nabla f = A^T \pi, \qquad
+              \nabla^2 f = \frac1\mu A^T \bigl(\operatorname{Diag}(\pi) - \pi\pi^T\bigr) A
+              = \frac1\mu A^T \operatorname{Diag}(\pi) A - \frac1\mu \nabla f \nabla f^T,
+
+    with :math:`\pi = \operatorname{softmax}((Ax - b)/\mu)` (``scipy.special.logsumexp``
+    and ``softmax``: no overflow). ``"weighted-gauss-newton"`` is
+    :math:`\frac1\mu A^T \operatorname{Diag}(\pi) A`, the Hessian without the rank-one
+    negative term (so it dominates the Hessian).
+
+    The "zero oracle" trick of the reference: starting from ``A = Arawᵀ``, the gradient at 0,
+    :math:`g_0 = A^T \pi(0)`, is subtracted from every row, :math:`A \leftarrow A - 1 g_0^T`.
+    At 0 the softmax weights do not change (``A 0 = 0``) and sum to 1, so the new gradient
+    is :math:`A^T\pi - g_0 \sum_i \pi_i = 0`: ``x = 0`` is the minimizer (``f`` is convex)
+    and ``f_opt = f(0) = \mu \log \sum_i e^{-b_i/\mu}``.
+
+    ``info["metric"]`` is :math:`A_{raw} A_{raw}^T` (``n x n``, the Gram matrix of the
+    *unshifted* data, the paper's ``B``), positive definite almost surely for ``m ≥ n``;
+    for ``m < n`` it is singular and ``1e-8 I`` is added.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from problems.smooth import log_sum_exp
+    >>> p = log_sum_exp(n=30, m=30)
+    >>> bool(np.abs(p.gradient(np.zeros(30))).max() < 1e-12), p.f_opt == p.value(np.zeros(30))
+    (True, True)
+    """
+    n = _check_int("n", n, 1)
+    m = _check_int("m", m, 1)
+    mu = float(mu)
+    if not (math.isfinite(mu) and mu > 0):
+        raise ValueError(f"mu must be finite and positive, got {mu!r}")
+    rng = np.random.default_rng(seed)
+    A_raw = rng.uniform(-1.0, 1.0, size=(n, m))
+    b = rng.uniform(-1.0, 1.0, size=m)
+    A = A_raw.T.copy()
+    A -= softmax(-b / mu) @ A  # subtract ∇f(0) from every row ("zero oracle")
+    metric = A_raw @ A_raw.T
+    if m < n:
+        metric[np.diag_indices(n)] += 1e-8
+    x_opt = np.zeros(n)
+    for arr in (A, b, metric, x_opt):
+        arr.flags.writeable = False
+
+    def fun(x: Array) -> float:
+        return mu * float(logsumexp((A @ x - b) / mu))
+
+    def fun_and_grad(x: Array) -> tuple[float, Array]:
+        z = (A @ x - b) / mu
+        lse = float(logsumexp(z))
+        pi = np.exp(z - lse)
+        return mu * lse, A.T @ pi
+
+    def weights(x: Array) -> Array:
+        return softmax((A @ x - b) / mu)
+
+    def weighted_gauss_newton(x: Array) -> Array:
+        W = A * np.sqrt(weights(x))[:, None]
+        return W.T @ W / mu  # WᵀW: exactly symmetric
+
+    def hess(x: Array) -> Array:
+        pi = weights(x)
+        W = A * np.sqrt(pi)[:, None]
+        g = A.T @ pi
+        return (W.T @ W - np.outer(g, g)) / mu
+
+    def hessp(x: Array, v: Array) -> Array:
+        pi = weights(x)
+        Av = A @ v
+        return A.T @ (pi * (Av - float(pi @ Av))) / mu
+
+    name = "log-sum-exp" if (n, m, mu) == (200, 200, 1.0) else f"log-sum-exp-n{n}-m{m}-mu{mu:g}"
+    return Problem(
+        fun=fun,
+        fun_and_grad=fun_and_grad,
+        hess=hess,
+        hessp=hessp,
+        hess_approx={"weighted-gauss-newton": weighted_gauss_newton},
+        x0=np.ones(n),
+        f_opt=fun(x_opt),
+        name=name,
+        info={"metric": metric, "x_opt": x_opt, "A": A, "b": b},
     )

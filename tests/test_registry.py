@@ -86,3 +86,5 @@ def test_every_registered_flagship_is_in_the_catalog():
         assert set(info.flagship) <= names, name
         for peer in info.peers:
             optkit.registry.get(peer)
+        for method, options in info.tour_runs.values():
+            optkit.registry.get(method).make_options(options)  # runs the tour can make

@@ -56,7 +56,7 @@ PAPER_SYNTHETIC = {"lr": 0.1, "beta1": 0.95, "maxiter": 299, "gtol": 0.0}
 @register("diffgrad", options=DiffGradOptions, needs=("grad",), tol=("gtol",),
           stochastic=True, backends=("numpy",),
           flagship=("diffgrad-f1", "diffgrad-f2", "diffgrad-f3"), peers=("adam",),
-          tour_options={"diffgrad": PAPER_SYNTHETIC, "adam": PAPER_SYNTHETIC})
+          tour_runs={"diffgrad": ("diffgrad", PAPER_SYNTHETIC), "adam": ("adam", PAPER_SYNTHETIC)})
 class DiffGrad(AdaptiveSolver):
     r"""diffGrad (Dubey et al., 2020): Adam with a friction coefficient.
 

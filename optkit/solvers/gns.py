@@ -256,7 +256,13 @@ class _GammaSearch(MetricSolver):
 
 @register("gns-newton", options=GNSOptions, needs=("grad",), uses=("jac", "hess", "hessp"),
           tol=("gtol",), flagship=("log-sum-exp",), peers=("gm-backtracking",),
-          tour_options={"gns-newton": {"hess_approx": "exact", "maxiter": 200}})
+          tour_runs={
+              "gns-newton (exact Hessian)": ("gns-newton", {"hess_approx": "exact"}),
+              "gns-newton (weighted Gauss-Newton)": ("gns-newton",
+                                                     {"hess_approx": "weighted-gauss-newton"}),
+              "gradient method, B = AAᵀ": ("gm-backtracking", {"metric": "problem"}),
+              "gradient method": ("gm-backtracking", {}),
+          })
 class GNSNewton(_GammaSearch):
     r"""Gradient-regularized Newton with an adaptive search on the radius γ (Algorithm 1 of
     Semenov, Jaggi and Doikov, 2025).

@@ -75,8 +75,9 @@ class ScipyMinimize(Solver):
                 kwargs["jac"] = problem.grad if problem.grad is not None else None
         else:
             fun = problem.value
-        if self.scipy_method.lower() in _HESSIAN:
-            kwargs["hess"], kwargs["hessp"] = problem.hess, problem.hessp
+        if self.scipy_method.lower() in _HESSIAN:  # hessp only where hess is missing
+            kwargs["hess"] = problem.hess
+            kwargs["hessp"] = problem.hessp if problem.hess is None else None
         options = dict(self.options.scipy_options)
         raw = driver.raw_problem
         driver.record(State(x0, float(raw.value(x0))))
@@ -152,7 +153,7 @@ def _scipy_info_cached(key: str) -> MethodInfo:
     info = make_info(solver, f"scipy:{key}", info_cls=ScipyMethodInfo, options=ScipyOptions,
                      accepts=(Problem,), needs=needs, uses=uses, tol=("tol",),
                      stochastic=False, backends=("numpy",), flagship=("rosen",),
-                     peers=("gd", "nesterov"), tour_options={}, long_running=False,
+                     peers=("gd", "nesterov"), tour_runs={}, long_running=False,
                      aliases=())
     solver.info = info
     return info
