@@ -256,3 +256,14 @@ def test_metric_norms():
     h = np.array([1.0, -2.0])
     assert metric.norm(h) == pytest.approx(np.sqrt(h @ B @ h))
     assert metric.dual_norm(h) == pytest.approx(np.sqrt(h @ scipy.linalg.solve(B, h)))
+
+
+def test_gtol_below_the_precision_of_f_ends_with_precision_loss():
+    """Past f's rounding level the decrease test cannot pass: after one exhausted search the
+    run ends with status 2 instead of spending 40 trials per iteration until maxiter."""
+    import problems
+
+    problem = problems.get("log-sum-exp", n=100, m=100)
+    res = optkit.minimize(problem, method="gns-newton", options={"gtol": 1e-13})
+    assert res.status == 2 and res.nit < 20 and res.nit_search_exhausted == 1
+    assert res.fun - problem.f_opt < 1e-14

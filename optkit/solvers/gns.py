@@ -34,6 +34,17 @@ from optkit.solvers.base import Options, Solver, State, check_option, option
 
 Array = NDArray[np.float64]
 
+#: Differences of f below this (relative) are rounding noise.
+_ROUNDING = 4.0 * np.finfo(float).eps
+
+
+def _stalled(exhausted: bool, f_old: float, f_new: float) -> Status | None:
+    """PRECISION_LOSS when the search ran out and f no longer changes beyond rounding: the
+    test cannot be met at this precision (a tighter gtol than f's precision allows)."""
+    if exhausted and abs(f_old - f_new) <= _ROUNDING * abs(f_old):
+        return Status.PRECISION_LOSS
+    return None
+
 _PEERS = ("gns-newton", "gns-gradient", "super-newton", "cubic-newton", "gm-backtracking",
           "fast-gradient")
 
@@ -249,7 +260,8 @@ class _GammaSearch(MetricSolver):
             return GNSState(state.x, state.fun, state.grad, status=Status.PRECISION_LOSS,
                             grad_dual=g_dual, gamma=gamma, search_exhausted=exhausted)
         x, f, g, lam = trial
-        return GNSState(x, f, g, grad_dual=self.metric.dual_norm(g), gamma=gamma, lam=lam,
+        return GNSState(x, f, g, status=_stalled(i == opts.max_search, state.fun, f),
+                        grad_dual=self.metric.dual_norm(g), gamma=gamma, lam=lam,
                         ls_trials=min(rejected + 1, opts.max_search), rejected=rejected,
                         linsolve_iters=linsolves, search_exhausted=exhausted, H=H, H_age=age)
 
@@ -283,7 +295,9 @@ class GNSNewton(_GammaSearch):
     halved and the trial repeated. The history adds ``gamma``, ``lam``, ``ls_trials``,
     ``rejected`` and ``linsolve_iters``.
 
-    Status codes: 0 (``‖∇f‖_* <= gtol``), 1, 2 (no trial could be solved), 3, 4, 99.
+    Status codes: 0 (``‖∇f‖_* <= gtol``), 1, 2 (no trial could be solved, or the search ran
+    out while ``f`` no longer changes beyond rounding: ``gtol`` is below what the precision of
+    ``f`` allows), 3, 4, 99.
 
     References
     ----------
@@ -400,7 +414,8 @@ class _ConstantSearch(MetricSolver):
                                  grad_dual=state.grad_dual, constant=c,
                                  search_exhausted=exhausted)
         x, f, g = point
-        return ConstantState(x, f, g, grad_dual=self.metric.dual_norm(g), constant=c,
+        return ConstantState(x, f, g, status=_stalled(i == opts.max_search, state.fun, f),
+                             grad_dual=self.metric.dual_norm(g), constant=c,
                              ls_trials=min(rejected + 1, opts.max_search), rejected=rejected,
                              linsolve_iters=linsolves, search_exhausted=exhausted, H=H,
                              H_age=age)
@@ -518,9 +533,6 @@ class LipschitzSearchOptions(MetricOptions):
         super().__post_init__()
         check_option(self, "L0")
         check_option(self, "L_min")
-
-
-_ROUNDING = 4.0 * np.finfo(float).eps
 
 
 def _upper_model_holds(metric: Metric, f_new: float, f: float, g: Array, d: Array,
