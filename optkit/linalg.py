@@ -159,7 +159,8 @@ def solve_shifted(H: Any, lam: float, g: NDArray[np.float64], metric: Metric, *,
     metric : Metric
         ``B``.
     method : {"auto", "cholesky", "woodbury", "cg"}
-        Force a way (``"cg"`` works for every form).
+        Force a way: ``"cg"`` works for every form, ``"cholesky"`` makes a :class:`LowRank`
+        dense, ``"woodbury"`` needs a :class:`LowRank`.
     rtol : float
         CG's relative tolerance.
     maxiter : int, optional
@@ -175,6 +176,10 @@ def solve_shifted(H: Any, lam: float, g: NDArray[np.float64], metric: Metric, *,
     if method == "cg" or (method == "auto" and (sp.issparse(H) or isinstance(
             H, spla.LinearOperator))):
         return _cg(H, lam, g, metric, rtol, maxiter)
+    if method == "woodbury" and not isinstance(H, LowRank):
+        raise TypeError(f"the Woodbury solve needs a LowRank matrix, got {type(H).__name__}")
+    if isinstance(H, LowRank) and method == "cholesky":
+        H = H.toarray()
     if H is None:
         return ShiftedSolve(-metric.solve(g) / lam, 1)
     if isinstance(H, LowRank):

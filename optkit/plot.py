@@ -22,7 +22,9 @@ _X_LABELS = {"nit": "iteration", "time": "time (s)", "nfev": "function evaluatio
 
 
 def suboptimality(history: History, f_opt: float | None = None) -> NDArray[np.float64]:
-    """``f_k - f*`` of a run, floored at a tiny positive value so it can go on a log axis.
+    """``f_k - f*`` of a run, floored so it can go on a log axis: at the rounding level
+    ``eps |f*|`` (below it the difference is noise), or at the smallest normal number when
+    ``f* = 0`` (where ``f`` itself can go down to 1e-30 and beyond).
 
     Parameters
     ----------
@@ -35,7 +37,8 @@ def suboptimality(history: History, f_opt: float | None = None) -> NDArray[np.fl
     if f_opt is None:
         raise ValueError("the optimal value is unknown: pass f_opt")
     gap = history["fun"] - f_opt
-    return np.maximum(gap, np.finfo(float).eps * max(1.0, abs(f_opt)))
+    floor = np.finfo(float).eps * abs(f_opt) if f_opt != 0 else np.finfo(float).tiny
+    return np.maximum(gap, floor)
 
 
 def _series(history: History, x: str, y: str, f_opt: float | None) -> tuple[Any, Any]:

@@ -93,8 +93,13 @@ def test_woodbury_equals_dense_solve(rank):
     for metric in (Metric(B), Metric()):
         target = dense if metric.B is not None else np.linalg.solve(H.toarray() + lam *
                                                                     np.eye(n), -g)
+        for method in ("auto", "woodbury", "cholesky", "cg"):
+            out = solve_shifted(H, lam, g, metric, method=method)
+            np.testing.assert_allclose(out.delta, target, rtol=0, atol=1e-8)
         out = solve_shifted(H, lam, g, metric)
         np.testing.assert_allclose(out.delta, target, rtol=0, atol=1e-10)
+    with pytest.raises(TypeError, match="the Woodbury solve needs a LowRank"):
+        solve_shifted(H.toarray(), lam, g, Metric(), method="woodbury")
 
 
 def test_rosenbrock_within_60_iterations():

@@ -28,7 +28,7 @@ def test_suboptimality_lines_on_log_axes(runs):
     assert set(lines) == {"gd", "nesterov"}
     res = results["gd"]
     np.testing.assert_allclose(lines["gd"].get_xdata(), np.arange(res.nit + 1))
-    expected = np.maximum(res.history["fun"] + 0.55, np.finfo(float).eps)
+    expected = np.maximum(res.history["fun"] + 0.55, np.finfo(float).eps * 0.55)
     np.testing.assert_allclose(lines["gd"].get_ydata(), expected)
     plt.close(fig)
 
@@ -39,6 +39,7 @@ def test_suboptimality_needs_f_opt():
     with pytest.raises(ValueError, match="pass f_opt"):
         suboptimality(res.history)
     np.testing.assert_allclose(suboptimality(res.history, f_opt=0.0)[-1], res.fun)
+    assert suboptimality(res.history, f_opt=res.fun)[-1] == np.finfo(float).eps * res.fun
     fig, ax = convergence(res, y="fun")  # no f_opt: the objective itself
     assert ax.get_ylabel() == "fun"
     plt.close(fig)

@@ -173,10 +173,7 @@ class MetricSolver(Solver):
 
     def linsolve(self, H: Any, lam: float, g: Array):
         """``(H + λB) δ = -g`` with the chosen linear solver."""
-        method = self.options.linear_solver
-        if method == "woodbury":
-            method = "auto"
-        return solve_shifted(H, lam, g, self.metric, method=method,
+        return solve_shifted(H, lam, g, self.metric, method=self.options.linear_solver,
                              rtol=self.options.cg_rtol)
 
 
