@@ -8,40 +8,12 @@ import time
 
 import numpy as np
 import pytest
+from finite_differences import central_grad, central_jac, rel_err
 
 import problems
 from optkit.linalg import LowRank
 from optkit.problem import Problem
 from problems import equations, ml, smooth
-
-# -- finite-difference helpers -----------------------------------------------------------------
-
-
-def _steps(x: np.ndarray, rel: float) -> np.ndarray:
-    return rel * np.maximum(1.0, np.abs(x))
-
-
-def central_grad(fun, x: np.ndarray) -> np.ndarray:
-    g = np.empty_like(x)
-    for i, h in enumerate(_steps(x, 6e-6)):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (fun(x + e) - fun(x - e)) / (2 * h)
-    return g
-
-
-def central_jac(grad, x: np.ndarray) -> np.ndarray:
-    cols = []
-    for i, h in enumerate(_steps(x, 6e-6)):
-        e = np.zeros_like(x)
-        e[i] = h
-        cols.append((grad(x + e) - grad(x - e)) / (2 * h))
-    return np.column_stack(cols)
-
-
-def rel_err(a, b) -> float:
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300))
 
 
 def is_psd(H: np.ndarray, tol: float = 1e-10) -> bool:

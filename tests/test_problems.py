@@ -7,6 +7,7 @@ import pytest
 import scipy.optimize
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from finite_differences import central_grad, central_jac, rel_err
 
 import problems
 from optkit.problem import Problem, QuadraticProblem
@@ -35,38 +36,6 @@ ML_OPTIMUM = {
 def built() -> dict[str, Problem]:
     """Every catalog problem of this test file, built once."""
     return {name: problems.get(name) for name in ALL}
-
-
-# -- finite-difference helpers -----------------------------------------------------------------
-
-
-def _steps(x: np.ndarray, rel: float) -> np.ndarray:
-    return rel * np.maximum(1.0, np.abs(x))
-
-
-def central_grad(fun, x: np.ndarray) -> np.ndarray:
-    """Central-difference gradient (error O(h²), so ill-conditioned quadratics pass too)."""
-    g = np.empty_like(x)
-    for i, h in enumerate(_steps(x, 6e-6)):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (fun(x + e) - fun(x - e)) / (2 * h)
-    return g
-
-
-def central_jac(grad, x: np.ndarray) -> np.ndarray:
-    """Central-difference Jacobian of ``grad`` (the Hessian), column by column."""
-    cols = []
-    for i, h in enumerate(_steps(x, 6e-6)):
-        e = np.zeros_like(x)
-        e[i] = h
-        cols.append((grad(x + e) - grad(x - e)) / (2 * h))
-    return np.column_stack(cols)
-
-
-def rel_err(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300))
 
 
 def points(problem: Problem) -> list[np.ndarray]:
