@@ -507,9 +507,14 @@ class Driver:
             history=self.history,
         )
         if self.options.disp:
-            print(res.message)
-            print(f"         Current function value: {res.fun:f}")
-            print(f"         Iterations: {res.nit:d}")
-            print(f"         Function evaluations: {res.nfev:d}")
-            print(f"         Gradient evaluations: {res.njev:d}")
+            print(_disp_summary(res))
         return res
+
+
+def _disp_summary(res: OptimizeResult) -> str:
+    """SciPy's ``disp=True`` summary of a result."""
+    return (f"{res.message}\n"
+            f"         Current function value: {res.fun:f}\n"
+            f"         Iterations: {res.nit:d}\n"
+            f"         Function evaluations: {res.nfev:d}\n"
+            f"         Gradient evaluations: {res.njev:d}")
