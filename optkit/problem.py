@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit
+from scipy.special import expit, logsumexp, softmax
 
 __all__ = [
     "Problem",
@@ -312,30 +312,39 @@ class QuadraticProblem(Problem):
         return self.Q @ v
 
 
-_GLM_LOSSES = ("squared", "logistic")
+_GLM_LOSSES = ("squared", "logistic", "softmax")
 
 
 @dataclass(frozen=True, eq=False)
 class GLMProblem(CompositeProblem):
-    """A generalized linear model ``f(x) = Σ_i loss(a_iᵀx, b_i) + ½ l2 ‖x‖² + l1 ‖x‖₁``.
+    """A generalized linear model ``f(x) = Σ_i loss(a_iᵀx, b_i) + ½ l2 ‖x‖² + g(x)``.
 
     Losses (sums over the rows, as in the block coordinate descent literature):
 
     - ``"squared"``: ``½ (a_iᵀx - b_i)²``;
-    - ``"logistic"``: ``log(1 + exp(-b_i a_iᵀx))`` with labels ``b_i`` in ``{-1, +1}``.
+    - ``"logistic"``: ``log(1 + exp(-b_i a_iᵀx))`` with labels ``b_i`` in ``{-1, +1}``;
+    - ``"softmax"``: ``logsumexp_c (AW)_ic - (AW)_{i, b_i}`` with labels ``b_i`` in
+      ``{0, ..., k-1}`` and ``x`` the ``(n_features, k)`` matrix ``W`` flattened row-major
+      (variable ``j = feature * k + class``).
 
-    The smooth part (loss and L2) is the :class:`Problem` part; the L1 term is ``g`` with
-    soft-thresholding as its proximal operator.
+    The non-smooth part is ``g(x) = l1 ‖x‖₁`` (soft-thresholding as its proximal operator),
+    or with ``nonneg`` the constraint ``x >= 0`` with ``l1 Σ_i x_i`` (L1 on the non-negative
+    orthant, where it is linear; its proximal operator is ``max(x - step l1, 0)``).
 
     Parameters
     ----------
-    A : (m, n) array_like or sparse matrix
+    A : (m, p) array_like or sparse matrix
         Design matrix.
     b : (m,) array_like
-        Targets (``"squared"``) or labels in ``{-1, +1}`` (``"logistic"``).
-    loss : {"squared", "logistic"}
+        Targets (``"squared"``), labels in ``{-1, +1}`` (``"logistic"``) or class indices
+        (``"softmax"``).
+    loss : {"squared", "logistic", "softmax"}
     l2, l1 : float
         Non-negative regularization weights.
+    nonneg : bool
+        Constrain ``x >= 0``.
+    n_classes : int, optional
+        Number of classes of the softmax loss (default: ``max(b) + 1``).
     **kwargs
         ``x0``, ``f_opt``, ``name`` and the other fields of :class:`Problem`.
     """
@@ -345,6 +354,8 @@ class GLMProblem(CompositeProblem):
     loss: str = "squared"
     l2: float = 0.0
     l1: float = 0.0
+    nonneg: bool = False
+    n_classes: int | None = None
 
     def __post_init__(self) -> None:
         A = _as_matrix("A", self.A)
@@ -355,6 +366,12 @@ class GLMProblem(CompositeProblem):
             raise ValueError(f"loss must be one of {_GLM_LOSSES}, got {self.loss!r}")
         if self.loss == "logistic" and not np.all(np.isin(b, (-1.0, 1.0))):
             raise ValueError("'b' must hold labels in {-1, +1} for the logistic loss")
+        if self.loss == "softmax":
+            k = int(b.max()) + 1 if self.n_classes is None else int(self.n_classes)
+            if np.any(b < 0) or np.any(b != np.round(b)) or np.any(b >= k) or k < 2:
+                raise ValueError(f"'b' must hold class indices in 0..{k - 1} for the softmax "
+                                 "loss (and n_classes >= 2)")
+            _set(self, "n_classes", k)
         for name in ("l2", "l1"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -372,34 +389,61 @@ class GLMProblem(CompositeProblem):
     @property
     def n(self) -> int:
         """Number of variables."""
-        return self.A.shape[1]
+        return self.A.shape[1] * (self.n_classes if self.loss == "softmax" else 1)
 
-    def _fun_and_grad(self, x: Array) -> tuple[float, Array]:
-        z = self.A @ x
+    def margins(self, x: Array) -> Array:
+        """``A x`` (``(m,)``), or ``A W`` (``(m, k)``) for the softmax loss."""
+        if self.loss == "softmax":
+            return self.A @ x.reshape(self.A.shape[1], self.n_classes)
+        return self.A @ x
+
+    def loss_derivative(self, z: Array) -> Array:
+        """The derivative of the summed loss with respect to the margins ``z``: the residual
+        ``r`` with ``∇f = Aᵀ r + l2 x``."""
+        if self.loss == "squared":
+            return z - self.b
+        if self.loss == "logistic":
+            return -self.b * expit(-self.b * z)
+        p = softmax(z, axis=1)
+        p[np.arange(z.shape[0]), self.b.astype(int)] -= 1.0
+        return p
+
+    def loss_value(self, z: Array) -> float:
+        """The summed loss at margins ``z``."""
         if self.loss == "squared":
             r = z - self.b
-            f = 0.5 * float(r @ r)
-        else:
-            bz = self.b * z
-            f = float(np.sum(np.logaddexp(0.0, -bz)))
-            r = -self.b * expit(-bz)
-        g = self.A.T @ r + self.l2 * x
-        return f + 0.5 * self.l2 * float(x @ x), g
+            return 0.5 * float(r @ r)
+        if self.loss == "logistic":
+            return float(np.sum(np.logaddexp(0.0, -self.b * z)))
+        rows = np.arange(z.shape[0])
+        return float(np.sum(logsumexp(z, axis=1) - z[rows, self.b.astype(int)]))
 
-    def _curvature(self, x: Array) -> Array:
-        """The loss's second derivative at each row's margin."""
-        if self.loss == "squared":
-            return np.ones(self.A.shape[0])
-        s = expit(self.b * (self.A @ x))
-        return s * (1.0 - s)
+    def _fun_and_grad(self, x: Array) -> tuple[float, Array]:
+        z = self.margins(x)
+        g = (self.A.T @ self.loss_derivative(z)).reshape(-1) + self.l2 * x
+        return self.loss_value(z) + 0.5 * self.l2 * float(x @ x), g
 
     def _hessp(self, x: Array, v: Array) -> Array:
-        return self.A.T @ (self._curvature(x) * (self.A @ v)) + self.l2 * v
+        z = self.margins(x)
+        dz = self.margins(v)
+        if self.loss == "squared":
+            w = dz
+        elif self.loss == "logistic":
+            s = expit(self.b * z)
+            w = s * (1.0 - s) * dz
+        else:
+            p = softmax(z, axis=1)
+            w = p * dz - p * np.sum(p * dz, axis=1, keepdims=True)
+        return (self.A.T @ w).reshape(-1) + self.l2 * v
 
     def _g_fun(self, x: Array) -> float:
+        if self.nonneg:
+            return self.l1 * float(x.sum()) if np.all(x >= 0) else math.inf
         return self.l1 * float(np.abs(x).sum())
 
     def _prox_g(self, x: Array, step: float) -> Array:
+        if self.nonneg:
+            return np.maximum(x - step * self.l1, 0.0)
         return np.sign(x) * np.maximum(np.abs(x) - step * self.l1, 0.0)
 
 
