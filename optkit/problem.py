@@ -397,15 +397,16 @@ class GLMProblem(CompositeProblem):
             return self.A @ x.reshape(self.A.shape[1], self.n_classes)
         return self.A @ x
 
-    def loss_derivative(self, z: Array) -> Array:
+    def loss_derivative(self, z: Array, rows: Any = None) -> Array:
         """The derivative of the summed loss with respect to the margins ``z``: the residual
-        ``r`` with ``∇f = Aᵀ r + l2 x``."""
+        ``r`` with ``∇f = Aᵀ r + l2 x``. With ``rows``, ``z`` holds those rows' margins."""
+        b = self.b if rows is None else self.b[rows]
         if self.loss == "squared":
-            return z - self.b
+            return z - b
         if self.loss == "logistic":
-            return -self.b * expit(-self.b * z)
+            return -b * expit(-b * z)
         p = softmax(z, axis=1)
-        p[np.arange(z.shape[0]), self.b.astype(int)] -= 1.0
+        p[np.arange(z.shape[0]), b.astype(int)] -= 1.0
         return p
 
     def loss_value(self, z: Array) -> float:

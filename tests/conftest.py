@@ -30,9 +30,17 @@ def tiny_smooth() -> optkit.Problem:
                           name="tiny-smooth")
 
 
+def tiny_quadratic() -> optkit.QuadraticProblem:
+    """A 6-dimensional SPD quadratic."""
+    rng = np.random.default_rng(1)
+    M = rng.standard_normal((6, 6))
+    return optkit.QuadraticProblem(M @ M.T + 6 * np.eye(6), rng.standard_normal(6),
+                                   x0=np.zeros(6), name="tiny-quadratic")
+
+
 #: A tiny instance of each problem kind. A method issue that adds a kind adds its builder here,
 #: so the contract tests run every registered method.
-TINY = {optkit.Problem: tiny_smooth}
+TINY = {optkit.Problem: tiny_smooth, optkit.QuadraticProblem: tiny_quadratic}
 
 
 def tiny_problem_for(info) -> object:
