@@ -286,3 +286,13 @@ def test_bad_combinations():
         optkit.minimize(_qp(), method="greedy-bcd", options={"selection": "best"})
     with pytest.raises(TypeError, match="solves a QuadraticProblem or GLMProblem"):
         optkit.minimize(lambda x: float(x @ x), np.ones(3), method="bcd")
+
+
+@pytest.mark.parametrize("make", [_ls, _logistic, _qp])
+def test_incremental_and_full_recomputation_give_the_same_run(make):
+    problem = make()
+    runs = [optkit.minimize(problem, method="greedy-bcd",
+                            options={"incremental": flag, "maxiter": 50, "partition": None})
+            for flag in (True, False)]
+    np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(runs[0].history["fun"], runs[1].history["fun"], rtol=1e-10)

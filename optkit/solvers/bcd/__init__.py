@@ -69,6 +69,10 @@ class BCDOptions(Options):
     iht_init: str = option(
         "gsd", "Start of GSQ-VB's hard thresholding: 'gsd' (optkit) or 'code' (g / sqrt(L)).")
     seed: int | None = option(1, "Seed of the random rules and partitions.")
+    incremental: bool = option(
+        True, "Keep Qx / Ax and the gradient up to date incrementally; False recomputes them "
+              "after every block update (the reference code's way)."
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -133,7 +137,7 @@ class GreedyBCD(Solver):
                             f" update ({', '.join(PROX_UPDATES)})")
         if opts.update == "two_metric_projection" and not problem.nonneg:
             raise TypeError("two_metric_projection is for problems with x >= 0 (nonneg)")
-        self.model = BlockModel(problem, x0)
+        self.model = BlockModel(problem, x0, incremental=opts.incremental)
         self.L = self.model.coordinate_lipschitz()
         self.tau = min(opts.block_size, n)
         self.fixed = None

@@ -37,12 +37,14 @@ class BlockModel:
     problem : QuadraticProblem or GLMProblem
     x0 : ndarray
         Starting point (copied).
-    counter : callable
-        Called with ``("nfev" | "njev" | "nhev", amount)`` for the evaluation counters, since
-        the model reads the structure directly and bypasses the counted oracles.
+    incremental : bool
+        Update the gradient incrementally (the default); ``False`` recomputes ``Ax`` (or
+        ``Qx``) and the full gradient after every block update, the reference code's way
+        (kept to measure and to check the incremental path).
     """
 
-    def __init__(self, problem: Any, x0: Array, counter: Any = None) -> None:
+    def __init__(self, problem: Any, x0: Array, incremental: bool = True) -> None:
+        self.incremental = incremental
         self.problem = problem
         self.x = np.array(x0, dtype=float)
         self.n = self.x.shape[0]
@@ -98,6 +100,14 @@ class BlockModel:
         delta = xb - self.x[b]
         self.x[b] = xb
         p = self.problem
+        if not self.incremental:
+            if self.quadratic:
+                self.Qx = p.Q @ self.x
+            else:
+                self.z = p.margins(self.x)
+                self.r = p.loss_derivative(self.z)
+            self._grad = self._full_gradient()
+            return
         if self.quadratic:
             dq = self.Q[:, b] @ delta
             self.Qx += dq
