@@ -271,7 +271,9 @@ class ForestOrder:
     # Everything below is in breadth-first positions (position k holds node order[k]).
     _parent_pos: NDArray[np.intp] = field(repr=False)      # position of the parent, -1: root
     _local: NDArray[np.intp] = field(repr=False)           # the same, from its level's start
-    _levels: tuple[tuple[int, int, int, int], ...] = field(repr=False)  # (s, e, ps, pe), k>=1
+    # The passes: (False, s, e, ps, pe) for a level of positions s:e whose parents lie in
+    # ps:pe, (True, s, e, p, 0) for a chain of one-node levels s:e below position p.
+    _steps: tuple[tuple[bool, int, int, int, int], ...] = field(repr=False)
     # The canonical CSR structure of the matrix it was made from, and where in its ``data``
     # the entry Q[child, parent] of each non-root position lies; explicit off-diagonal zeros.
     _indptr: NDArray[Any] = field(repr=False)
@@ -435,8 +437,8 @@ def tree_solve(Q: Any, r: ArrayLike, *, order: ForestOrder | None = None,
 
 
 def _canonical_csr(Q: Any, name: str) -> sp.csr_array:
-    """``Q`` as a square CSR array with sorted, unique indices (shares ``Q``'s arrays when
-    it is already so); float, integer or boolean entries."""
+    """``Q`` as a finite, real, square CSR array of floats with sorted, unique indices
+    (sharing ``Q``'s arrays when it is already so)."""
     if sp.issparse(Q):
         A = sp.csr_array(Q)
         if not A.has_canonical_format:
@@ -453,6 +455,8 @@ def _canonical_csr(Q: Any, name: str) -> sp.csr_array:
         raise ValueError(f"{name} must be a square matrix, got shape {A.shape}")
     if np.iscomplexobj(A.data):
         raise TypeError(f"{name} must be real, got dtype {A.dtype}")
+    if A.dtype.kind != "f":
+        A = A.astype(float)
     if not np.all(np.isfinite(A.data)):
         raise ValueError(f"{name} must be finite")
     return A
@@ -465,24 +469,27 @@ def _forest_order(A: sp.csr_array) -> tuple[ForestOrder, NDArray[np.float64],
     n = A.shape[0]
     rows = np.repeat(np.arange(n), np.diff(A.indptr))
     cols = A.indices
-    off = (rows != cols) & (A.data != 0)
-    P = sp.csr_array((A.data[off], cols[off], np.concatenate(([0], np.cumsum(
-        np.bincount(rows[off], minlength=n))))), shape=(n, n))
-    T = P.T.tocsr()
+    explicit_zeros = A.data == 0
+    if explicit_zeros.any():
+        G = A.copy()
+        G.eliminate_zeros()
+    else:
+        G = A                           # the diagonal does not matter to csgraph
+    T = G.T.tocsr()
     T.sort_indices()
-    if not (np.array_equal(P.indptr, T.indptr) and np.array_equal(P.indices, T.indices)
-            and np.allclose(P.data, T.data, rtol=_SYMMETRY_RTOL, atol=0.0)):
+    if not (np.array_equal(G.indptr, T.indptr) and np.array_equal(G.indices, T.indices)
+            and np.all(np.abs(G.data - T.data) <= _SYMMETRY_RTOL * np.abs(G.data))):
         raise ValueError("Q must be symmetric")
-    n_edges = P.nnz // 2
-    n_comp, labels = csgraph.connected_components(P, directed=False)
+    n_edges = (G.nnz - np.count_nonzero(G.diagonal())) // 2
+    n_comp, labels = csgraph.connected_components(G, directed=False)
     if n_edges != n - n_comp:
         raise ValueError(f"the sparsity graph of Q is not a forest: it has a cycle ({n_edges} "
                          f"edges on {n} nodes in {n_comp} connected components; a forest "
                          f"has {n - n_comp})")
     roots = np.sort(np.unique(labels, return_index=True)[1]).astype(np.intp)
     # Breadth-first search from a virtual node n joined to every root (in increasing order).
-    aug = sp.csr_array((np.ones(P.nnz + roots.size), np.concatenate((P.indices, roots)),
-                        np.concatenate((P.indptr, [P.nnz + roots.size]))), shape=(n + 1, n + 1))
+    aug = sp.csr_array((np.ones(G.nnz + roots.size), np.concatenate((G.indices, roots)),
+                        np.concatenate((G.indptr, [G.nnz + roots.size]))), shape=(n + 1, n + 1))
     bfs, pred = csgraph.breadth_first_order(aug, n, directed=True, return_predecessors=True)
     perm = bfs[1:].astype(np.intp)
     parent = pred[:n].astype(np.intp)
@@ -504,9 +511,9 @@ def _forest_order(A: sp.csr_array) -> tuple[ForestOrder, NDArray[np.float64],
     level_of = np.repeat(np.arange(level_ptr.size - 1), np.diff(level_ptr))
     local = np.zeros(n, dtype=np.intp)
     local[n_roots:] = parent_pos[n_roots:] - level_ptr[level_of[n_roots:] - 1]
-    levels = tuple(zip(ptr[1:-1], ptr[2:], ptr[:-2], ptr[1:-1], strict=True))
+    steps = _elimination_steps(ptr, parent_pos)
     # Where A[child, parent] lies in A.data, by breadth-first position of the child.
-    where = np.flatnonzero(off & (cols == parent[rows]))
+    where = np.flatnonzero(cols == parent[rows])
     positions = np.empty(n - n_roots, dtype=np.intp)
     positions[pos[rows[where]] - n_roots] = where
     a = A.data[positions].astype(float)
@@ -514,9 +521,9 @@ def _forest_order(A: sp.csr_array) -> tuple[ForestOrder, NDArray[np.float64],
     offdiag[perm[n_roots:]] = a
     fo = ForestOrder(
         n=n, order=perm, parent=parent, level_ptr=level_ptr, offdiag=offdiag,
-        _parent_pos=parent_pos, _local=local, _levels=levels,
+        _parent_pos=parent_pos, _local=local, _steps=steps,
         _indptr=A.indptr.copy(), _indices=A.indices.copy(), _positions=positions,
-        _zeros=np.flatnonzero((rows != cols) & (A.data == 0)),
+        _zeros=np.flatnonzero(explicit_zeros & (rows != cols)),
     )
     return fo, A.diagonal().astype(float), a
 
@@ -585,9 +592,41 @@ def _tree_rhs(r: ArrayLike, n: int) -> NDArray[np.float64]:
     return arr.astype(float, copy=False)
 
 
+def _elimination_steps(ptr: list[int], parent_pos: NDArray[np.intp]
+                       ) -> tuple[tuple[bool, int, int, int, int], ...]:
+    """The levels below the roots, with each run of at least ``_MIN_CHAIN`` one-node levels (a
+    path: each node the only child of the one above) merged into one chain step."""
+    steps: list[tuple[bool, int, int, int, int]] = []
+    k, depth = 0, len(ptr) - 1
+    while k < depth:
+        end = k
+        while end < depth and ptr[end + 1] - ptr[end] == 1:
+            end += 1
+        if end - k >= _MIN_CHAIN:
+            s = ptr[k]
+            steps.append((True, s, ptr[end], int(parent_pos[s]), 0))
+            k = end
+        else:
+            if k > 0:
+                steps.append((False, ptr[k], ptr[k + 1], ptr[k - 1], ptr[k]))
+            k += 1
+    return tuple(steps)
+
+
+#: Runs of at least this many one-node levels are solved as one tridiagonal system (LAPACK
+#: ``?pttrf``/``?pttrs``) instead of level by level.
+_MIN_CHAIN = 8
+
+
 def _tree_eliminate(order: ForestOrder, diag: NDArray[np.float64], a: NDArray[np.float64],
                     r: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Upward elimination and downward substitution, one breadth-first level at a time."""
+    """Upward elimination and downward substitution, one breadth-first level at a time.
+
+    A chain of one-node levels ``s:e`` below position ``p`` is a tridiagonal system ``T``
+    (its pivots already updated by the levels below): with ``u = T⁻¹ c`` and
+    ``v = T⁻¹ Q[s, p] e_s``, eliminating it sends ``Q[s, p] v_s`` and ``Q[s, p] u_s`` to the
+    pivot and right-hand side of ``p``, and the back substitution is ``x = u - v x_p``.
+    """
     n = order.n
     perm = order.order
     n_roots = order.n_components
@@ -597,9 +636,13 @@ def _tree_eliminate(order: ForestOrder, diag: NDArray[np.float64], a: NDArray[np
     off[n_roots:] = a
     w = np.zeros(n)                     # multipliers Q[parent, child] / d[child]
     local = order._local
+    chains: list[tuple[NDArray[np.float64], NDArray[np.float64] | None]] = []
     bincount, divide, multiply = np.bincount, np.divide, np.multiply
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for s, e, ps, pe in reversed(order._levels):
+        for chain, s, e, ps, pe in reversed(order._steps):
+            if chain:
+                chains.append(_chain_up(d, c, off, s, e, ps, perm))
+                continue
             ws = divide(off[s:e], d[s:e], out=w[s:e])
             idx = local[s:e]
             m = pe - ps
@@ -611,9 +654,37 @@ def _tree_eliminate(order: ForestOrder, diag: NDArray[np.float64], a: NDArray[np
                              f"{int(perm[k])} is {d[k]:.6g} <= 0")
         x = divide(c, d, out=c)
         parent_pos = order._parent_pos
-        for s, e, _, _ in order._levels:
+        for chain, s, e, ps, _ in order._steps:
+            if chain:
+                u, v = chains.pop()
+                x[s:e] = u if v is None else u - v * x[ps]
+                continue
             xs = x[s:e]
             xs -= w[s:e] * x[parent_pos[s:e]]
     out = np.empty(n)
     out[perm] = x
     return out
+
+
+def _chain_up(d: NDArray[np.float64], c: NDArray[np.float64], off: NDArray[np.float64],
+              s: int, e: int, p: int, perm: NDArray[np.intp]
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """Eliminate the chain ``s:e`` (bottom first: LAPACK factorizes it reversed) into its
+    parent position ``p`` (``-1``: none); return ``u`` and ``v`` (``None`` without a parent)."""
+    piv, mult, info = scipy.linalg.lapack.dpttrf(d[s:e][::-1], off[s + 1:e][::-1])
+    if info > 0 or not piv.min() > 0:
+        k = e - info if info > 0 else e - 1 - int(np.argmin(np.where(piv > 0, np.inf, -np.inf)))
+        raise ValueError(f"Q is not positive definite: the elimination pivot of node "
+                         f"{int(perm[k])} is not positive")
+    rhs = np.zeros((e - s, 1 if p < 0 else 2), order="F")
+    rhs[:, 0] = c[s:e][::-1]
+    if p >= 0:
+        rhs[-1, 1] = off[s]
+    sol, _ = scipy.linalg.lapack.dpttrs(piv, mult, rhs)
+    sol = sol[::-1]
+    d[s:e] = piv[::-1]
+    if p < 0:
+        return sol[:, 0], None
+    d[p] -= off[s] * sol[0, 1]
+    c[p] -= off[s] * sol[0, 0]
+    return sol[:, 0], sol[:, 1]
