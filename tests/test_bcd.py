@@ -296,3 +296,39 @@ def test_incremental_and_full_recomputation_give_the_same_run(make):
             for flag in (True, False)]
     np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(runs[0].history["fun"], runs[1].history["fun"], rtol=1e-10)
+
+
+def test_message_passing_equals_a_dense_block_solve():
+    import problems
+
+    problem = problems.get("bcd-D-small")
+    runs = [optkit.minimize(problem, method="greedy-bcd",
+                            options={"selection": "tree_partition", "update": update,
+                                     "maxiter": 10})
+            for update in ("exact_tree", "exact_dense")]
+    np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["bcd-D-small", "bcd-E-small"])
+def test_forest_rules_keep_the_papers_ordering(name):
+    """Spec figure 6 / oracle 11: greedy tree best, tree partitions close, general worst."""
+    import problems
+
+    problem = problems.get(name)
+    gap = {}
+    for selection in ("greedy_tree", "tree_partition", "red_black", "general"):
+        res = optkit.minimize(problem, method="greedy-bcd",
+                              options={"selection": selection, "maxiter": 100, "ftol": 0.0})
+        gap[selection] = res.fun - problem.f_opt
+        assert np.all(np.diff(res.history["fun"]) <= 1e-9 * abs(res.history["fun"][0]))
+    assert gap["greedy_tree"] < gap["tree_partition"] < gap["red_black"] < gap["general"]
+
+
+def test_greedy_tree_converges_fast_on_the_lattice():
+    import problems
+
+    problem = problems.get("bcd-D-small")
+    gap0 = problem.value(problem.x0) - problem.f_opt
+    res = optkit.minimize(problem, method="greedy-bcd",
+                          options={"selection": "greedy_tree", "maxiter": 150, "ftol": 0.0})
+    assert res.fun - problem.f_opt < 1e-12 * gap0

@@ -19,6 +19,8 @@ from optkit.problem import GLMProblem, QuadraticProblem
 from optkit.registry import register
 from optkit.result import Status
 from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.linalg import forest_order, tree_solve
+from optkit.solvers.bcd.forests import TREE_RULES, adaptive_forest, fixed_forests
 from optkit.solvers.bcd.model import BlockModel
 from optkit.solvers.bcd.partitions import PARTITIONS, make_partition
 from optkit.solvers.bcd.selection import RULES, FixedBlocks, iht, select_fixed, select_variable
@@ -49,7 +51,9 @@ class BCDOptions(Options):
     selection: str = option(
         "gs", "cyclic, random, lipschitz, gs (Gauss-Southwell), gsl (GS-Lipschitz; for "
               "variable blocks the Gershgorin rule), gsd (GS-diagonal) or gsq (GS-quadratic; "
-              "for variable blocks iterative hard thresholding)."
+              "for variable blocks iterative hard thresholding); for quadratics also the "
+              "forest blocks of message passing: red_black, tree_partition, greedy_tree, "
+              "random_tree, general."
     )
     partition: str | None = option(
         "sort", "Fixed blocks: order, random, sort (ascending L_i, the paper's FB) or avg; "
@@ -57,7 +61,8 @@ class BCDOptions(Options):
     )
     block_size: int = option(5, "Block size τ.")
     update: str = option(
-        "gradient", "gradient (1/L_b), matrix (H_b^-1 with the uniform bound; exact block "
+        "auto", "auto (exact_tree for the forest rules, gradient otherwise), gradient (1/L_b), "
+                "exact_tree (message passing on a forest block), matrix (H_b^-1 with the uniform bound; exact block "
                     "minimization for quadratic and squared loss), newton (exact block Hessian "
                     "and a line search), lipschitz_search, exact_dense; for problems with an "
                     "L1 term or x >= 0: prox_gradient, prox_newton, two_metric_projection."
@@ -79,7 +84,8 @@ class BCDOptions(Options):
         check_option(self, "ftol", strict=False)
         check_option(self, "gtol", strict=False)
         check_option(self, "block_size", low=1, strict=False, integer=True)
-        for name, allowed in (("selection", RULES), ("update", SMOOTH_UPDATES + PROX_UPDATES),
+        for name, allowed in (("selection", RULES + TREE_RULES),
+                              ("update", ("auto",) + SMOOTH_UPDATES + PROX_UPDATES),
                               ("norm", ("l2", "l1_code")), ("iht_init", ("gsd", "code"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"option {name!r} must be one of {allowed}, "
@@ -129,19 +135,31 @@ class GreedyBCD(Solver):
         opts = self.options
         n = problem.n
         x0 = np.zeros(n) if x0 is None else x0
+        self.tree = opts.selection in TREE_RULES
+        auto = ("exact_dense" if opts.selection == "general" else "exact_tree") if self.tree \
+            else "gradient"
+        self.rule = auto if opts.update == "auto" else opts.update
+        if self.tree and not isinstance(problem, QuadraticProblem):
+            raise TypeError(f"selection={opts.selection!r} is for QuadraticProblems")
+        if self.rule == "exact_tree" and (not self.tree or opts.selection == "general"):
+            raise TypeError("update='exact_tree' needs a forest rule (red_black, "
+                            "tree_partition, greedy_tree, random_tree)")
         self.composite = isinstance(problem, GLMProblem) and (problem.l1 > 0 or problem.nonneg)
-        if opts.update in PROX_UPDATES and not isinstance(problem, GLMProblem):
-            raise TypeError(f"update={opts.update!r} is for GLMProblems with l1 or nonneg")
-        if self.composite and opts.update not in PROX_UPDATES:
+        if self.rule in PROX_UPDATES and not isinstance(problem, GLMProblem):
+            raise TypeError(f"update={self.rule!r} is for GLMProblems with l1 or nonneg")
+        if self.composite and self.rule not in PROX_UPDATES:
             raise TypeError(f"problem {problem.name!r} has an L1 term or x >= 0: use a proximal"
                             f" update ({', '.join(PROX_UPDATES)})")
-        if opts.update == "two_metric_projection" and not problem.nonneg:
+        if self.rule == "two_metric_projection" and not problem.nonneg:
             raise TypeError("two_metric_projection is for problems with x >= 0 (nonneg)")
         self.model = BlockModel(problem, x0, incremental=opts.incremental)
         self.L = self.model.coordinate_lipschitz()
         self.tau = min(opts.block_size, n)
         self.fixed = None
-        if opts.partition is not None:
+        self.forests = None
+        if opts.selection in ("red_black", "tree_partition"):
+            self.forests = fixed_forests(opts.selection, problem, self.L)
+        elif opts.partition is not None and not self.tree:
             self.fixed = FixedBlocks(make_partition(opts.partition, self.L, self.tau, self.rng))
             self.L_blocks = np.array([self._lambda_max(b) for b in self.fixed.blocks])
         self._cache: dict[Any, Any] = {}
@@ -194,6 +212,13 @@ class GreedyBCD(Solver):
 
     def select(self, k: int, g: Array) -> Index:
         opts = self.options
+        if self.forests is not None:
+            return self.forests[k % len(self.forests)]
+        if opts.selection in ("greedy_tree", "random_tree"):
+            return adaptive_forest(opts.selection, self.model.problem, g, self.rng)
+        if opts.selection == "general":
+            return select_variable("gs", max(int(self.model.n ** (1 / 3)), 1), k, g, self,
+                                   self.rng)
         if self.fixed is not None:
             return select_fixed(opts.selection, self.fixed, k, g, self, self.rng)
         return select_variable(opts.selection, self.tau, k, g, self, self.rng)
@@ -238,7 +263,9 @@ class GreedyBCD(Solver):
         """The new ``x_b`` and the number of line-search trials it took."""
         opts, m = self.options, self.model
         xb, gb = m.x[b], m.grad[b]
-        rule = opts.update
+        rule = self.rule
+        if rule == "exact_tree":
+            return xb + self._tree_step(b, gb), 1
         if rule == "gradient":
             return xb - gb / self._block_L(b), 1
         if rule in ("matrix", "exact_dense"):
@@ -267,6 +294,16 @@ class GreedyBCD(Solver):
         if rule == "two_metric_projection":
             return self._two_metric(b, xb, gb)
         raise ValueError(f"unknown update {rule!r}")
+
+    def _tree_step(self, b: Index, gb: Array) -> Array:
+        """``-Q_bb⁻¹ g_b`` by message passing (the order is cached for fixed blocks)."""
+        Qbb = self.model.Q[b][:, b]
+        if self.forests is None:
+            return tree_solve(Qbb, -gb)
+        key = ("order", b.tobytes())
+        if key not in self._cache:
+            self._cache[key] = forest_order(Qbb)
+        return tree_solve(Qbb, -gb, order=self._cache[key], check=False)
 
     def _block_L(self, b: Index) -> float:
         if self.fixed is not None:
