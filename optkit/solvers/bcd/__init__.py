@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from optkit.linalg import forest_order, tree_solve
 from optkit.problem import GLMProblem, QuadraticProblem
 from optkit.registry import register
 from optkit.result import Status
 from optkit.solvers.base import Options, Solver, State, check_option, option
-from optkit.linalg import forest_order, tree_solve
 from optkit.solvers.bcd.forests import TREE_RULES, adaptive_forest, fixed_forests
 from optkit.solvers.bcd.model import BlockModel
 from optkit.solvers.bcd.partitions import PARTITIONS, make_partition
@@ -61,11 +61,12 @@ class BCDOptions(Options):
     )
     block_size: int = option(5, "Block size τ.")
     update: str = option(
-        "auto", "auto (exact_tree for the forest rules, gradient otherwise), gradient (1/L_b), "
-                "exact_tree (message passing on a forest block), matrix (H_b^-1 with the uniform bound; exact block "
-                    "minimization for quadratic and squared loss), newton (exact block Hessian "
-                    "and a line search), lipschitz_search, exact_dense; for problems with an "
-                    "L1 term or x >= 0: prox_gradient, prox_newton, two_metric_projection."
+        "auto", "auto (exact_tree for the forest rules, gradient otherwise), gradient "
+                "(1/L_b), exact_tree (message passing on a forest block), matrix (H_b^-1 with "
+                "the uniform bound; exact block minimization for quadratic and squared loss), "
+                "newton (exact block Hessian and a line search), lipschitz_search, "
+                "exact_dense; for problems with an L1 term or x >= 0: prox_gradient, "
+                "prox_newton, two_metric_projection."
     )
     norm: str = option(
         "l2", "Fixed-block greedy scores with squared 2-norms (the paper) or 'l1_code' (the "
@@ -261,7 +262,7 @@ class GreedyBCD(Solver):
 
     def update(self, b: Index) -> tuple[Array, int]:
         """The new ``x_b`` and the number of line-search trials it took."""
-        opts, m = self.options, self.model
+        m = self.model
         xb, gb = m.x[b], m.grad[b]
         rule = self.rule
         if rule == "exact_tree":
