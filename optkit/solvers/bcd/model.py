@@ -8,7 +8,6 @@ the columns (quadratics) or the rows (GLMs) the block touches instead of a full 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -199,12 +198,12 @@ class BlockModel:
 
     def gershgorin(self) -> Array:
         """``d_i = Σ_j |H_ij|`` of the uniform Hessian bound (``diag(d_b) ⪰ H_b`` for every
-        block b)."""
+        block b): ``problem.info["gershgorin"]`` when the problem provides it (forming the
+        ``n x n`` bound of a large GLM is expensive), else computed."""
+        known = self.problem.info.get("gershgorin")
+        if known is not None:
+            return np.asarray(known, dtype=float)
         if self.quadratic and sp.issparse(self.Q):
             return np.asarray(abs(self.Q).sum(axis=0)).ravel()
         return np.abs(self.full_hessian_bound()).sum(axis=0)
 
-    def lambda_max_bound(self) -> float:
-        """``λ_max`` of the full uniform Hessian bound."""
-        H = self.full_hessian_bound()
-        return float(np.linalg.eigvalsh(H)[-1]) if H.shape[0] else math.nan
