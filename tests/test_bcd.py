@@ -292,10 +292,12 @@ def test_bad_combinations():
 def test_incremental_and_full_recomputation_give_the_same_run(make):
     problem = make()
     runs = [optkit.minimize(problem, method="greedy-bcd",
-                            options={"incremental": flag, "maxiter": 50, "partition": None})
-            for flag in (True, False)]
-    np.testing.assert_allclose(runs[0].x, runs[1].x, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(runs[0].history["fun"], runs[1].history["fun"], rtol=1e-10)
+                            options={"incremental": flag, "maxiter": 50, "partition": None,
+                                     "gram": gram})
+            for flag, gram in ((True, False), (False, False), (True, True))]
+    for other in runs[1:]:
+        np.testing.assert_allclose(other.x, runs[0].x, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(other.history["fun"], runs[0].history["fun"], rtol=1e-10)
 
 
 def test_message_passing_equals_a_dense_block_solve():

@@ -79,6 +79,10 @@ class BCDOptions(Options):
         True, "Keep Qx / Ax and the gradient up to date incrementally; False recomputes them "
               "after every block update (the reference code's way)."
     )
+    gram: bool | str = option(
+        "auto", "Squared loss: form AᵀA once so each update changes the gradient in O(n τ); "
+                "'auto' does when the n x n matrix takes at most 256 MiB."
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -91,6 +95,8 @@ class BCDOptions(Options):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"option {name!r} must be one of {allowed}, "
                                  f"got {getattr(self, name)!r}")
+        if self.gram not in (True, False, "auto"):
+            raise ValueError(f"option 'gram' must be True, False or 'auto', got {self.gram!r}")
         if self.partition is not None and self.partition not in PARTITIONS:
             raise ValueError(f"option 'partition' must be one of {PARTITIONS} or None, "
                              f"got {self.partition!r}")
@@ -153,7 +159,8 @@ class GreedyBCD(Solver):
                             f" update ({', '.join(PROX_UPDATES)})")
         if self.rule == "two_metric_projection" and not problem.nonneg:
             raise TypeError("two_metric_projection is for problems with x >= 0 (nonneg)")
-        self.model = BlockModel(problem, x0, incremental=opts.incremental)
+        gram = opts.gram if opts.gram != "auto" else 8 * n * n <= 256 * 2**20
+        self.model = BlockModel(problem, x0, incremental=opts.incremental, gram=gram)
         self.L = self.model.coordinate_lipschitz()
         self.tau = min(opts.block_size, n)
         self.fixed = None

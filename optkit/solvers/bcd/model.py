@@ -40,9 +40,13 @@ class BlockModel:
         Update the gradient incrementally (the default); ``False`` recomputes ``Ax`` (or
         ``Qx``) and the full gradient after every block update, the reference code's way
         (kept to measure and to check the incremental path).
+    gram : bool
+        For the squared loss: form the Gram matrix ``AᵀA`` once (``n x n``, dense), so that
+        a block update changes the gradient in ``O(n τ)`` instead of one product with ``Aᵀ``.
     """
 
-    def __init__(self, problem: Any, x0: Array, incremental: bool = True) -> None:
+    def __init__(self, problem: Any, x0: Array, incremental: bool = True,
+                 gram: bool = False) -> None:
         self.incremental = incremental
         self.problem = problem
         self.x = np.array(x0, dtype=float)
@@ -60,6 +64,10 @@ class BlockModel:
             self.A_rows = _csr(problem.A)
             self.z = problem.margins(self.x)
             self.r = problem.loss_derivative(self.z)
+            self.G = None
+            if gram and problem.loss == "squared" and incremental:
+                G = problem.A.T @ problem.A
+                self.G = np.asarray(G.toarray() if sp.issparse(G) else G, dtype=float)
         self._grad = self._full_gradient()
 
     # -- values and gradients -------------------------------------------------------------------
@@ -126,10 +134,20 @@ class BlockModel:
             dz = self.A_cols[:, b] @ delta
             rows = np.flatnonzero(dz)
             self.z[rows] += dz[rows]
+            if self.G is not None:  # squared loss: Δg = (AᵀA)[:, b] δ + l2 δ_b
+                self.r[rows] = self.z[rows] - p.b[rows]
+                self._grad += self.G[:, b] @ delta
+                self._grad[b] += p.l2 * delta
+                return
         new_r = p.loss_derivative(self.z[rows], rows)
         dr = new_r - self.r[rows]
         self.r[rows] = new_r
-        self._grad += (self.A_rows[rows].T @ dr).reshape(-1)
+        if rows.size > self.z.shape[0] // 4:  # most rows: one product, no row copies
+            full = np.zeros_like(self.r)
+            full[rows] = dr
+            self._grad += (p.A.T @ full).reshape(-1)
+        else:
+            self._grad += (self.A_rows[rows].T @ dr).reshape(-1)
         self._grad[b] += p.l2 * delta
 
     # -- curvature ------------------------------------------------------------------------------
