@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 from numpy.typing import NDArray
 
 from optkit.linalg import forest_order, tree_solve
@@ -27,6 +28,7 @@ from optkit.solvers.bcd.selection import RULES, FixedBlocks, iht, select_fixed, 
 from optkit.solvers.bcd.updates import (
     PROX_UPDATES,
     SMOOTH_UPDATES,
+    cho_factor_or_none,
     line_search,
     nonneg_qp,
     spd_solve,
@@ -116,7 +118,12 @@ class BCDState(State):
 
 
 @register("greedy-bcd", options=BCDOptions, accepts=(QuadraticProblem, GLMProblem),
-          needs=(), uses=(), tol=("ftol", "gtol"), aliases=("bcd",), flagship=(), peers=())
+          needs=(), uses=(), tol=("ftol", "gtol"), aliases=("bcd",),
+          flagship=("bcd-D-small",), peers=(),
+          tour_runs={f"{rule} (message passing)": ("greedy-bcd", {"selection": rule,
+                                                                  "maxiter": 100})
+                     for rule in ("greedy_tree", "tree_partition", "random_tree", "red_black",
+                                  "general")})
 class GreedyBCD(Solver):
     r"""Block coordinate descent with greedy (Gauss-Southwell-type) or random rules.
 
@@ -128,6 +135,9 @@ class GreedyBCD(Solver):
     The history adds ``block_size``, ``ls_trials`` and ``support`` (nonzeros of ``x``); the
     result adds ``active_set_iter``, the first iteration at which the support of ``x``
     equals ``problem.info["support"]`` (when the problem knows it).
+
+    ``nfev`` and ``njev`` count calls of the problem's oracles only: the block updates read
+    ``Q`` or ``A`` directly (the history's ``block_size`` says how much each one did).
 
     Status codes: 0 (``ftol`` or ``gtol``), 1, 3, 4, 99.
 
@@ -277,7 +287,15 @@ class GreedyBCD(Solver):
         if rule == "gradient":
             return xb - gb / self._block_L(b), 1
         if rule in ("matrix", "exact_dense"):
-            return xb - spd_solve(m.hessian_bound_block(b), gb), 1
+            if self.fixed is None and self.forests is None:
+                return xb - spd_solve(m.hessian_bound_block(b), gb), 1
+            key = ("factor", b.tobytes())  # the uniform bound of a fixed block: factor once
+            if key not in self._cache:
+                self._cache[key] = cho_factor_or_none(m.hessian_bound_block(b))
+            factor = self._cache[key]
+            if factor is None:
+                return xb - spd_solve(m.hessian_bound_block(b), gb), 1
+            return xb - scipy.linalg.cho_solve(factor, gb), 1
         if rule == "lipschitz_search":
             L = float(self.L_hat[b].max())
             f0 = m.smooth_value()

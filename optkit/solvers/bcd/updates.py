@@ -16,12 +16,20 @@ SMOOTH_UPDATES = ("gradient", "matrix", "newton", "lipschitz_search", "exact_den
 PROX_UPDATES = ("prox_gradient", "prox_newton", "two_metric_projection")
 
 
+def cho_factor_or_none(H: Array) -> tuple | None:
+    """The Cholesky factor of ``H``, or ``None`` when ``H`` is not positive definite."""
+    try:
+        return scipy.linalg.cho_factor(H)
+    except np.linalg.LinAlgError:
+        return None
+
+
 def spd_solve(H: Array, rhs: Array) -> Array:
     """``H⁻¹ rhs`` by Cholesky, least squares when ``H`` is singular."""
-    try:
-        return scipy.linalg.cho_solve(scipy.linalg.cho_factor(H), rhs)
-    except np.linalg.LinAlgError:
+    factor = cho_factor_or_none(H)
+    if factor is None:
         return np.linalg.lstsq(H, rhs, rcond=None)[0]
+    return scipy.linalg.cho_solve(factor, rhs)
 
 
 def line_search(value: Callable[[Array], float], f0: float, x: Array, d: Array, slope: float,
