@@ -163,11 +163,12 @@ def test_hessian_bounds_dominate(make):
     """Spec oracle 5: H_b - ∇²_bb f(x) ⪰ 0 at random x, and diag(d_b) ⪰ H_b."""
     problem = make()
     rng = np.random.default_rng(0)
-    for _ in range(5):
-        model = BlockModel(problem, rng.standard_normal(problem.n) * 2)
-        b = np.sort(rng.choice(problem.n, 4, replace=False))
-        gap = model.hessian_bound_block(b) - model.hessian_block(b)
-        assert np.linalg.eigvalsh(gap).min() >= -1e-10
+    for kind in ("global", "block"):
+        for _ in range(5):
+            model = BlockModel(problem, rng.standard_normal(problem.n) * 2, bohning_k=kind)
+            b = np.sort(rng.choice(problem.n, 4, replace=False))
+            gap = model.hessian_bound_block(b) - model.hessian_block(b)
+            assert np.linalg.eigvalsh(gap).min() >= -1e-10
         exact = scipy.optimize.approx_fprime(model.x, problem.gradient, 1e-6)[np.ix_(b, b)]
         np.testing.assert_allclose(model.hessian_block(b), exact, atol=1e-4)
         d = model.gershgorin()
@@ -227,11 +228,13 @@ def test_line_search_armijo_and_unit_newton_step():
     x = np.array([2.0, -1.0])
     g = Q @ x - 1.0
     d = -np.linalg.solve(Q, g)
-    new, _, alpha = line_search(f, f(x), x, d, float(g @ d))
-    assert alpha == 1.0
+    new, _, trials = line_search(f, f(x), x, d, float(g @ d))
+    assert trials == 1  # the unit step
     np.testing.assert_allclose(new, np.linalg.solve(Q, np.ones(2)))
-    new, f_new, alpha = line_search(f, f(x), x, -10 * g, float(g @ (-10 * g)))
-    assert 0 < alpha < 1 and f_new <= f(x) + 1e-10 * alpha * float(g @ (-10 * g))
+    new, f_new, trials = line_search(f, f(x), x, -10 * g, float(g @ (-10 * g)))
+    alpha = float((new - x) @ (-10 * g)) / float((10 * g) @ (10 * g))
+    assert trials > 1 and 0 < alpha < 1
+    assert f_new <= f(x) + 1e-10 * alpha * float(g @ (-10 * g))
 
 
 def test_nonneg_qp_is_exact():
@@ -271,6 +274,7 @@ def test_proximal_updates_keep_feasibility_and_reach_kkt():
         results[update] = res
     res = results["prox_newton"]
     assert res.success and res.fun - problem.f_opt < 1e-8
+    assert results["two_metric_projection"].success
     g = problem.gradient(res.x) + problem.l1  # KKT of min f + λ1ᵀx over x >= 0
     zero = res.x == 0
     assert np.all(g[zero] >= -1e-6 * scale) and np.all(np.abs(g[~zero]) < 1e-6 * scale)
@@ -349,3 +353,28 @@ def test_greedy_tree_converges_fast_on_the_lattice():
     res = optkit.minimize(problem, method="greedy-bcd",
                           options={"selection": "greedy_tree", "maxiter": 150, "ftol": 0.0})
     assert res.fun - problem.f_opt < 1e-12 * gap0
+
+
+def test_two_metric_projection_converges_on_fixed_blocks():
+    """A block with variables held at zero by the projection must not stall the search."""
+    import problems
+
+    problem = problems.get("bcd-A-L1-small")
+    res = optkit.minimize(problem, method="greedy-bcd",
+                          options={"selection": "gs", "partition": "sort", "block_size": 5,
+                                   "update": "two_metric_projection", "maxiter": 500})
+    assert res.success and res.nit < 300
+    assert res.active_set_iter is not None
+
+
+def test_active_set_with_negative_entries_and_line_search_counts():
+    import problems
+
+    problem = problems.get("bcd-lasso-breast-cancer")
+    res = optkit.minimize(problem, method="greedy-bcd",
+                          options={"update": "prox_newton", "partition": None,
+                                   "block_size": 10, "maxiter": 500})
+    assert res.success and res.active_set_iter is not None
+    newton = optkit.minimize(_logistic(), method="greedy-bcd",
+                             options={"update": "newton", "partition": None, "maxiter": 30})
+    assert newton.history["ls_trials"][1:].min() >= 1

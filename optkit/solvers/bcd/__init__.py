@@ -77,6 +77,11 @@ class BCDOptions(Options):
     iht_init: str = option(
         "gsd", "Start of GSQ-VB's hard thresholding: 'gsd' (optkit) or 'code' (g / sqrt(L)).")
     seed: int | None = option(1, "Seed of the random rules and partitions.")
+    bohning_k: str = option(
+        "block", "Softmax Hessian bound of a block: 'block' uses k_eff = min(k, classes in the "
+                 "block + 1) (the reference code's tighter bound, still valid), 'global' the "
+                 "plain bound with k."
+    )
     incremental: bool = option(
         True, "Keep Qx / Ax and the gradient up to date incrementally; False recomputes them "
               "after every block update (the reference code's way)."
@@ -93,7 +98,8 @@ class BCDOptions(Options):
         check_option(self, "block_size", low=1, strict=False, integer=True)
         for name, allowed in (("selection", RULES + TREE_RULES),
                               ("update", ("auto",) + SMOOTH_UPDATES + PROX_UPDATES),
-                              ("norm", ("l2", "l1_code")), ("iht_init", ("gsd", "code"))):
+                              ("norm", ("l2", "l1_code")), ("iht_init", ("gsd", "code")),
+                              ("bohning_k", ("block", "global"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"option {name!r} must be one of {allowed}, "
                                  f"got {getattr(self, name)!r}")
@@ -170,7 +176,8 @@ class GreedyBCD(Solver):
         if self.rule == "two_metric_projection" and not problem.nonneg:
             raise TypeError("two_metric_projection is for problems with x >= 0 (nonneg)")
         gram = opts.gram if opts.gram != "auto" else 8 * n * n <= 256 * 2**20
-        self.model = BlockModel(problem, x0, incremental=opts.incremental, gram=gram)
+        self.model = BlockModel(problem, x0, incremental=opts.incremental, gram=gram,
+                                bohning_k=opts.bohning_k)
         self.L = self.model.coordinate_lipschitz()
         self.tau = min(opts.block_size, n)
         self.fixed = None
@@ -179,7 +186,7 @@ class GreedyBCD(Solver):
             self.forests = fixed_forests(opts.selection, problem, self.L)
         elif opts.partition is not None and not self.tree:
             self.fixed = FixedBlocks(make_partition(opts.partition, self.L, self.tau, self.rng))
-            self.L_blocks = np.array([self._lambda_max(b) for b in self.fixed.blocks])
+            self._L_blocks = np.array([self._lambda_max(b) for b in self.fixed.blocks])
         self._cache: dict[Any, Any] = {}
         self._orders: dict[int, Index] = {}
         self.L_hat = np.ones(n)
@@ -192,6 +199,14 @@ class GreedyBCD(Solver):
     @property
     def norm(self) -> str:
         return self.options.norm
+
+    @property
+    def L_blocks(self) -> Array:
+        """``L_b`` of the fixed blocks: ``λ_max(H_b)``, or with ``lipschitz_search`` the
+        running estimates ``max_{i∈b} L̂_i`` (spec section 4.4)."""
+        if self.rule == "lipschitz_search":
+            return np.array([self.L_hat[b].max() for b in self.fixed.blocks])
+        return self._L_blocks
 
     def _lambda_max(self, b: Index) -> float:
         return float(np.linalg.eigvalsh(self.model.hessian_bound_block(b))[-1])
@@ -250,7 +265,7 @@ class GreedyBCD(Solver):
         self.model.set_block(b, xb)
         new = self._state(b.size, trials)
         if self.support_target is not None and self.active_set_iter is None:
-            support = np.flatnonzero(new.x > 1e-16)
+            support = np.flatnonzero(np.abs(new.x) > 1e-16)
             if np.array_equal(support, np.sort(self.support_target)):
                 self.active_set_iter = self._k
         return new
@@ -309,9 +324,9 @@ class GreedyBCD(Solver):
             return cand, trials
         if rule == "newton":
             d = -spd_solve(m.hessian_block(b), gb)
-            new, _, _ = line_search(lambda y: self._trial_value(b, y), m.smooth_value(), xb, d,
-                                    float(gb @ d))
-            return new, 1
+            new, _, trials = line_search(lambda y: self._trial_value(b, y), m.smooth_value(),
+                                         xb, d, float(gb @ d))
+            return new, trials
         if rule == "prox_gradient":
             Lb = self._block_L(b)
             return self._prox_block(xb - gb / Lb, 1.0 / Lb), 1
@@ -380,9 +395,13 @@ class GreedyBCD(Solver):
         if work.any():
             H = self.model.hessian_block(b)[np.ix_(work, work)]
             d[work] = -spd_solve(H, g_full[work])
-        new, _, _ = line_search(lambda y: self._trial_value(b, y), self.model.value(), xb, d,
-                                float(g_full @ d), project=lambda y: np.maximum(y, 0.0))
-        return new, 1
+        # the slope along the projected step: the active variables the projection holds at
+        # zero do not count (with the unprojected slope the Armijo test asks for a decrease
+        # they can never give, and the search stalls)
+        slope = float(g_full @ (np.maximum(xb + d, 0.0) - xb))
+        new, _, trials = line_search(lambda y: self._trial_value(b, y), self.model.value(), xb,
+                                     d, slope, project=lambda y: np.maximum(y, 0.0))
+        return new, trials
 
     def terminate(self, problem: Any, state: BCDState) -> tuple[bool, Status]:
         opts = self.options

@@ -40,14 +40,18 @@ class BlockModel:
         Update the gradient incrementally (the default); ``False`` recomputes ``Ax`` (or
         ``Qx``) and the full gradient after every block update, the reference code's way
         (kept to measure and to check the incremental path).
+    bohning_k : {"global", "block"}
+        The softmax bound of a block: Böhning's with ``k`` classes, or with
+        ``min(k, classes in the block + 1)`` (the bound of that many classes, tighter).
     gram : bool
         For the squared loss: form the Gram matrix ``AᵀA`` once (``n x n``, dense), so that
         a block update changes the gradient in ``O(n τ)`` instead of one product with ``Aᵀ``.
     """
 
     def __init__(self, problem: Any, x0: Array, incremental: bool = True,
-                 gram: bool = False) -> None:
+                 gram: bool = False, bohning_k: str = "global") -> None:
         self.incremental = incremental
+        self.bohning_k = bohning_k
         self.problem = problem
         self.x = np.array(x0, dtype=float)
         self.n = self.x.shape[0]
@@ -178,7 +182,8 @@ class BlockModel:
             Af = self._dense_cols(features)
             gram = Af.T @ Af
             same = classes[:, None] == classes[None, :]
-            k_eff = self.k
+            k_eff = self.k if self.bohning_k == "global" else \
+                min(self.k, np.unique(classes).size + 1)
             H = np.where(same, 0.5 * (1.0 - 1.0 / k_eff), -0.5 / k_eff) * gram
             return H + p.l2 * np.eye(b.size)
         Ab = self._dense_cols(b)

@@ -34,7 +34,7 @@ def spd_solve(H: Array, rhs: Array) -> Array:
 
 def line_search(value: Callable[[Array], float], f0: float, x: Array, d: Array, slope: float,
                 project: Callable[[Array], Array] | None = None, *, c: float = 1e-10,
-                max_backtracks: int = 50) -> tuple[Array, float, float]:
+                max_backtracks: int = 50) -> tuple[Array, float, int]:
     """The reference code's backtracking: ``α = 1``, accept when
     ``F(P(x + αd)) <= F(x) + c α ⟨g, d⟩``; the first backtrack interpolates a quadratic, the
     later ones a cubic through the last two trials; optkit clamps each new ``α`` to
@@ -42,16 +42,17 @@ def line_search(value: Callable[[Array], float], f0: float, x: Array, d: Array, 
 
     Returns
     -------
-    (x_new, f_new, alpha)
-        ``x_new`` is ``x`` itself and ``alpha`` 0 when no step was accepted.
+    (x_new, f_new, trials)
+        ``x_new`` is ``x`` itself when no step was accepted; ``trials`` counts the values
+        computed.
     """
     project = project or (lambda y: y)
     alpha, prev = 1.0, None
-    for _ in range(max_backtracks + 1):
+    for trials in range(1, max_backtracks + 2):
         x_new = project(x + alpha * d)
         f_new = value(x_new)
         if f_new <= f0 + c * alpha * slope:
-            return x_new, f_new, alpha
+            return x_new, f_new, trials
         z = f_new - f0 - alpha * slope
         if prev is None or not math.isfinite(f_new):
             new = -slope * alpha**2 / (2.0 * z) if math.isfinite(z) and z > 0 else 0.5 * alpha
@@ -64,7 +65,7 @@ def line_search(value: Callable[[Array], float], f0: float, x: Array, d: Array, 
             new = (-b + math.sqrt(disc)) / (3.0 * a) if a != 0 and disc >= 0 else 0.5 * alpha
         prev = (alpha, z)
         alpha = min(max(new, 0.01 * alpha), 0.5 * alpha)
-    return x, f0, 0.0
+    return x, f0, max_backtracks + 1
 
 
 def nonneg_qp(H: Array, q: Array, y0: Array | None = None, tol: float = 1e-12,
