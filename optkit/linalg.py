@@ -688,3 +688,8 @@ def _chain_up(d: NDArray[np.float64], c: NDArray[np.float64], off: NDArray[np.fl
     d[p] -= off[s] * sol[0, 1]
     c[p] -= off[s] * sol[0, 0]
     return sol[:, 0], sol[:, 1]
+
+
+from optkit.conjugate import dcdm, ichol0  # noqa: E402 - the scipy.sparse.linalg-style entry points
+
+__all__ += ["dcdm", "ichol0"]

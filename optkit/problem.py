@@ -602,6 +602,8 @@ class LinearSystem:
             if vec is not None and vec.shape != b.shape:
                 raise ValueError(f"'{name}' has shape {vec.shape}, expected {b.shape}")
             _set(self, name, vec)
+        if self.x0 is None:
+            _set(self, "x0", np.zeros(b.shape[0]))
         _set(self, "A", A)
         _set(self, "b", b)
 
@@ -610,6 +612,10 @@ class LinearSystem:
         """Number of unknowns."""
         return self.b.shape[0]
 
+    def objective(self, x: Array) -> float:
+        """The energy ``½ xᵀAx - bᵀx`` that conjugate-direction methods minimize."""
+        return 0.5 * float(x @ (self.A @ x)) - float(self.b @ x)
+
     def as_quadratic(self) -> QuadraticProblem:
         """The equivalent :class:`QuadraticProblem` ``½ xᵀAx - bᵀx`` (needs an explicit ``A``)."""
         if isinstance(self.A, spla.LinearOperator):
@@ -617,8 +623,7 @@ class LinearSystem:
         f_opt = None
         if self.x_true is not None:
             f_opt = -0.5 * float(self.b @ self.x_true)
-        x0 = np.zeros(self.n) if self.x0 is None else self.x0
-        return QuadraticProblem(Q=self.A, c=-self.b, x0=x0, f_opt=f_opt, name=self.name)
+        return QuadraticProblem(Q=self.A, c=-self.b, x0=self.x0, f_opt=f_opt, name=self.name)
 
     #: How a method that takes another kind can still solve this one.
     adapters: ClassVar[dict[type, str]] = {Problem: "LinearSystem.as_quadratic()"}

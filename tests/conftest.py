@@ -38,9 +38,19 @@ def tiny_quadratic() -> optkit.QuadraticProblem:
                                    x0=np.zeros(6), name="tiny-quadratic")
 
 
+def tiny_linear_system() -> optkit.LinearSystem:
+    """A 1-D Poisson system of 12 unknowns."""
+    import scipy.sparse as sp
+
+    A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(12, 12), format="csr")
+    x_true = np.linspace(-1.0, 1.0, 12)
+    return optkit.LinearSystem(A, A @ x_true, x_true=x_true, name="tiny-poisson")
+
+
 #: A tiny instance of each problem kind. A method issue that adds a kind adds its builder here,
 #: so the contract tests run every registered method.
-TINY = {optkit.Problem: tiny_smooth, optkit.QuadraticProblem: tiny_quadratic}
+TINY = {optkit.Problem: tiny_smooth, optkit.QuadraticProblem: tiny_quadratic,
+        optkit.LinearSystem: tiny_linear_system}
 
 
 def tiny_problem_for(info) -> object:

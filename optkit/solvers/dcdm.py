@@ -1,0 +1,112 @@
+"""``method="dcdm"``: the deep conjugate direction method on a :class:`~optkit.LinearSystem`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse.linalg as spla
+from numpy.typing import NDArray
+
+from optkit.conjugate import DCDMIteration
+from optkit.problem import LinearSystem
+from optkit.registry import register
+from optkit.result import Status
+from optkit.solvers.base import Options, Solver, State, check_option, option
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DCDMOptions(Options):
+    """Options of ``method="dcdm"``."""
+
+    maxiter: int = option(100, "Maximum number of iterations (the reference's 100).")
+    rtol: float = option(1e-4, "Stop when ‖b - Ax‖ <= max(rtol ‖b‖, atol).")
+    atol: float = option(0.0, "Absolute residual tolerance.")
+    model: Any = option(
+        None, "model(r) -> direction on a unit-norm residual (a trained network, any "
+              "approximate inverse up to scale); None: the identity, which makes DCDM "
+              "conjugate gradients."
+    )
+    n_orth: int = option(2, "How many previous directions each new one is A-orthogonalized "
+                            "against.")
+    true_residual: bool = option(
+        True, "Recompute b - Ax each step (the reference) instead of the recursion.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_option(self, "rtol", strict=False)
+        check_option(self, "atol", strict=False)
+        check_option(self, "n_orth", strict=False, integer=True)
+        if self.model is not None and not callable(self.model):
+            raise ValueError(f"option 'model' must be callable or None, got {self.model!r}")
+
+
+@dataclass(frozen=True)
+class DCDMState(State):
+    """The iterate, with ``grad = Ax - b`` (so ``grad_norm`` is the residual norm)."""
+
+    relative_residual: float = math.nan
+    error_A: float = math.nan
+
+    def record(self) -> dict:
+        return {"relative_residual": self.relative_residual, "error_A": self.error_A}
+
+
+@register("dcdm", options=DCDMOptions, accepts=(LinearSystem,), needs=(), uses=(),
+          tol=("rtol",), flagship=(), peers=())
+class DCDM(Solver):
+    r"""The deep conjugate direction method (Kaneda et al., ICML 2023) on ``A x = b``.
+
+    The raw direction ``model(r/‖r‖)`` is A-orthogonalized against the last ``n_orth``
+    directions, then :math:`x \leftarrow x + \alpha q` with
+    :math:`\alpha = q^\top r / q^\top A q` (see :func:`optkit.linalg.dcdm`). ``fun`` is the
+    energy ``½ xᵀAx - bᵀx``; the history adds ``relative_residual`` and, when the system
+    knows ``x_true``, ``error_A = ‖x - x*‖_A``, which never increases.
+
+    Status codes: 0 (``rtol``), 1, 2 (breakdown: ``qᵀAq <= 0``), 3, 4, 99.
+
+    References
+    ----------
+    Kaneda, Akar, Chen, Trevino Kala, Hyde and Teran, "A deep conjugate direction method for
+    iteratively solving linear systems", ICML 2023; arXiv:2205.10763.
+    """
+
+    def init(self, problem: LinearSystem, x0: Array | None) -> DCDMState:
+        opts = self.options
+        self.A = spla.aslinearoperator(problem.A)
+        x0 = np.zeros(problem.n) if x0 is None else x0
+        model = opts.model if opts.model is not None else (lambda r: r)
+        self.it = DCDMIteration(self.A, problem.b, x0, model, n_orth=opts.n_orth,
+                                true_residual=opts.true_residual)
+        self.bnorm = float(np.linalg.norm(problem.b))
+        return self._state(problem)
+
+    def _state(self, problem: LinearSystem, status: Status | None = None) -> DCDMState:
+        it = self.it
+        x, r = it.x.copy(), it.r
+        error = math.nan
+        if problem.x_true is not None:
+            e = x - problem.x_true
+            error = math.sqrt(max(float(e @ (self.A @ e)), 0.0))
+        return DCDMState(x, -0.5 * float(x @ (problem.b + r)), -r, status=status,
+                         relative_residual=it.residual_norm / (self.bnorm or 1.0),
+                         error_A=error)
+
+    def step(self, problem: LinearSystem, state: DCDMState) -> DCDMState:
+        self.it.step()
+        if self.it.breakdown:
+            return DCDMState(state.x, state.fun, state.grad, status=Status.PRECISION_LOSS,
+                             relative_residual=state.relative_residual,
+                             error_A=state.error_A)
+        return self._state(problem)
+
+    def terminate(self, problem: LinearSystem, state: DCDMState) -> tuple[bool, Status]:
+        target = max(self.options.rtol * self.bnorm, self.options.atol)
+        return state.grad_norm <= target, Status.SUCCESS
+
+    def postprocess(self, problem: LinearSystem, state: DCDMState, status: Status) -> dict:
+        return {"x": state.x, "fun": problem.objective(state.x), "jac": state.grad}

@@ -1,0 +1,150 @@
+"""DCDM and IC(0): the oracles of the spec (section 7) that need no trained network, and the
+scipy.sparse.linalg conventions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+import optkit
+from optkit.conjugate import DCDMIteration
+from optkit.linalg import dcdm, ichol0
+
+
+def _laplacian(n=24):
+    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n))
+    return (sp.kron(sp.eye(n), T) + sp.kron(T, sp.eye(n))).tocsr()
+
+
+@pytest.fixture
+def system():
+    A = _laplacian()
+    b = np.random.default_rng(0).standard_normal(A.shape[0])
+    return A, b / np.linalg.norm(b)
+
+
+def _history(A, b, **kw):
+    res = []
+    x, info = dcdm(A, b, callback=lambda xk: res.append(np.linalg.norm(b - A @ xk)), **kw)
+    return x, info, np.array(res)
+
+
+def test_exact_inverse_converges_in_one_iteration(system):
+    A, b = system
+    x, info, hist = _history(A, b, model=lambda r: 3.7 * spla.spsolve(A.tocsc(), r))
+    assert info == 0 and hist.size == 1 and hist[0] < 1e-12
+
+
+def test_identity_is_conjugate_gradients(system):
+    A, b = system
+    _, info, ours = _history(A, b, maxiter=1000)
+    theirs = []
+    spla.cg(A, b, rtol=1e-4, maxiter=1000, callback=lambda xk: theirs.append(
+        np.linalg.norm(b - A @ xk)))
+    assert info == 0 and ours.size == len(theirs)
+    np.testing.assert_allclose(ours[:50], theirs[:50], rtol=0, atol=1e-8)
+
+
+def test_spd_model_is_preconditioned_cg(system):
+    A, b = system
+    M = ichol0(A)
+    _, info, ours = _history(A, b, model=M.matvec, maxiter=1000)
+    theirs = []
+    spla.cg(A, b, rtol=1e-4, M=M, maxiter=1000, callback=lambda xk: theirs.append(
+        np.linalg.norm(b - A @ xk)))
+    assert info == 0 and ours.size == len(theirs)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8)
+    cg_its = []
+    spla.cg(A, b, rtol=1e-4, maxiter=1000, callback=cg_its.append)
+    assert len(theirs) < len(cg_its) / 2  # IC(0) pays off
+
+
+def _nonlinear_model(A):
+    """A crude nonlinear approximate inverse (as a network would be): a few Jacobi sweeps
+    on r, then a pointwise nonlinearity."""
+    d = A.diagonal()
+
+    def model(r):
+        y = r / d
+        for _ in range(3):
+            y = y + (r - A @ y) / d
+        return y + 0.1 * np.tanh(5 * y)
+
+    return model
+
+
+def test_energy_norm_never_increases_and_scale_does_not_matter(system):
+    A, _ = system
+    x_true = np.random.default_rng(1).standard_normal(A.shape[0])
+    b = A @ x_true
+    model = _nonlinear_model(A)
+    iterates, scaled = [], []
+    dcdm(A, b, model=model, maxiter=40, rtol=1e-12, callback=iterates.append)
+    dcdm(A, b, model=lambda r: -5.0 * model(r), maxiter=40, rtol=1e-12,
+         callback=scaled.append)
+    energy = [float((x - x_true) @ (A @ (x - x_true))) for x in iterates]
+    assert np.all(np.diff(energy) <= 1e-12 * energy[0])
+    np.testing.assert_allclose(np.array(scaled), np.array(iterates), rtol=1e-9, atol=1e-11)
+
+
+def test_new_directions_are_a_orthogonal_to_the_stored_ones(system):
+    A, b = system
+    it = DCDMIteration(spla.aslinearoperator(A), b, np.zeros_like(b), _nonlinear_model(A))
+    for _ in range(6):
+        it.step()
+        q = it.direction()
+        qA = np.sqrt(q @ (A @ q))
+        for _, Ap, pAp in it.directions:
+            assert abs(q @ Ap) <= 1e-10 * qA * np.sqrt(pAp)
+
+
+def test_scipy_conventions(system):
+    A, b = system
+    x, info = dcdm(A, np.zeros_like(b))
+    assert info == 0 and not np.any(x)
+    x0 = np.ones_like(b)
+    keep = x0.copy()
+    x, info = dcdm(A, b, x0, maxiter=3)
+    np.testing.assert_array_equal(x0, keep)
+    assert info == 3  # not converged: the iterations done
+    x, info = dcdm(A, b[:, None], atol=1.0)  # (n, 1) right-hand side; atol decides
+    assert info == 0
+    x, info = dcdm(A, b, model=lambda r: -A @ r * 0.0)  # a zero direction: breakdown
+    assert info == -1
+    with pytest.raises(TypeError):
+        dcdm(A, b, None, 1e-3)  # rtol is keyword-only
+    with pytest.raises(ValueError, match="b has 3 entries"):
+        dcdm(A, np.ones(3))
+    with pytest.raises(ValueError, match="rtol must be"):
+        dcdm(A, b, rtol=-1.0)
+
+
+def test_ichol0_is_exact_without_fill_and_matches_a_on_its_pattern():
+    T = sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(30, 30), format="csr")
+    M = ichol0(T)  # a tridiagonal matrix has no fill-in: IC(0) is the exact Cholesky
+    r = np.random.default_rng(0).standard_normal(30)
+    np.testing.assert_allclose(M @ r, spla.spsolve(T.tocsc(), r), rtol=1e-12)
+    A = _laplacian(8)
+    M = ichol0(A)
+    dense_inv = np.column_stack([M @ e for e in np.eye(A.shape[0])])
+    approx = np.linalg.inv(dense_inv)  # = L D Lᵀ
+    mask = A.toarray() != 0
+    np.testing.assert_allclose(approx[mask], A.toarray()[mask], atol=1e-10)
+
+
+def test_method_dcdm_on_a_linear_system():
+    A = _laplacian(16)
+    x_true = np.random.default_rng(2).standard_normal(A.shape[0])
+    system = optkit.LinearSystem(A, A @ x_true, x_true=x_true)
+    res = optkit.minimize(system, method="dcdm", options={"maxiter": 500})
+    x, info = dcdm(A, A @ x_true, maxiter=500)
+    assert res.success and info == 0
+    np.testing.assert_allclose(res.x, x, rtol=1e-12, atol=1e-14)
+    hist = res.history
+    assert hist["relative_residual"][-1] <= 1e-4
+    assert np.all(np.diff(hist["error_A"]) <= 1e-12 * hist["error_A"][0])
+    np.testing.assert_allclose(hist["grad_norm"], hist["relative_residual"] *
+                               np.linalg.norm(system.b))
+    assert res.fun == pytest.approx(system.objective(res.x), rel=1e-12)
