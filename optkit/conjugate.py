@@ -19,11 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["dcdm", "DCDMIteration", "ichol0"]
+__all__ = ["dcdm", "DCDMIteration", "ichol0", "lanczos_ritz", "deflated_cg"]
 
 Array = NDArray[np.float64]
 
@@ -251,3 +252,107 @@ def ichol0(A: Any) -> spla.LinearOperator:
         return spla.spsolve_triangular(Lt, y / diag, lower=False, unit_diagonal=True)
 
     return spla.LinearOperator((n, n), matvec=apply, dtype=float)
+
+
+def lanczos_ritz(A: Any, v0: ArrayLike, steps: int) -> tuple[Array, Array]:
+    """Ritz pairs of ``A`` from ``steps`` Lanczos steps with full re-orthogonalization.
+
+    Parameters
+    ----------
+    A : ndarray, sparse matrix or LinearOperator
+        Symmetric.
+    v0 : (n,) array_like
+        Start vector.
+    steps : int
+        Number of Lanczos steps (at most ``n``); stops early on an invariant subspace.
+
+    Returns
+    -------
+    values : (k,) ndarray
+        Ritz values, ascending.
+    vectors : (n, k) ndarray
+        Orthonormal Ritz vectors, in the same order.
+    """
+    Aop = spla.aslinearoperator(A)
+    n = Aop.shape[0]
+    v = np.asarray(v0, dtype=float).reshape(-1)
+    V = np.zeros((n, min(steps, n)))
+    alphas, betas = [], []
+    v = v / np.linalg.norm(v)
+    for j in range(V.shape[1]):
+        V[:, j] = v
+        w = Aop @ v
+        alphas.append(float(v @ w))
+        w = w - V[:, :j + 1] @ (V[:, :j + 1].T @ w)  # full re-orthogonalization (twice)
+        w = w - V[:, :j + 1] @ (V[:, :j + 1].T @ w)
+        beta = float(np.linalg.norm(w))
+        if j + 1 == V.shape[1] or beta <= 1e-12 * max(abs(alphas[-1]), 1.0):
+            break
+        betas.append(beta)
+        v = w / beta
+    k = len(alphas)
+    values, S = scipy.linalg.eigh_tridiagonal(np.array(alphas), np.array(betas[:k - 1]))
+    return values, V[:, :k] @ S
+
+
+def deflated_cg(A: Any, b: ArrayLike, W: ArrayLike, *, M: Any = None, rtol: float = 1e-5,
+                atol: float = 0.0, maxiter: int | None = None,
+                callback: Callable[[Array], Any] | None = None) -> tuple[Array, int]:
+    """Deflated preconditioned conjugate gradients (Saad, Yeung, Erhel and Guyomarc'h, 2000).
+
+    The columns of ``W`` (approximate eigenvectors of the smallest eigenvalues, e.g. Ritz
+    vectors from :func:`lanczos_ritz`) are removed from the Krylov space, so CG converges at
+    the rate of the remaining spectrum.
+
+    Parameters
+    ----------
+    A : ndarray, sparse matrix or LinearOperator
+        Symmetric positive definite.
+    b : (n,) array_like
+    W : (n, k) array_like
+        Deflation space (full column rank).
+    M : LinearOperator, optional
+        Preconditioner ``≈ A⁻¹`` (e.g. Jacobi).
+    rtol, atol, maxiter, callback
+        As in :func:`scipy.sparse.linalg.cg` (``maxiter`` default ``10 n``).
+
+    Returns
+    -------
+    x : ndarray
+    info : int
+        0 converged, ``> 0`` iterations done without converging.
+    """
+    Aop = spla.aslinearoperator(A)
+    n = Aop.shape[0]
+    b = np.asarray(b, dtype=float).reshape(-1)
+    W = np.asarray(W, dtype=float).reshape(n, -1)
+    apply_m = (lambda r: r) if M is None else spla.aslinearoperator(M).matvec
+    AW = np.column_stack([Aop @ W[:, j] for j in range(W.shape[1])])
+    factor = scipy.linalg.cho_factor(W.T @ AW)
+
+    def deflate(z: Array) -> Array:
+        return z - W @ scipy.linalg.cho_solve(factor, AW.T @ z)
+
+    target = max(rtol * float(np.linalg.norm(b)), atol)
+    x = W @ scipy.linalg.cho_solve(factor, W.T @ b)
+    r = b - Aop @ x
+    if np.linalg.norm(r) <= target:
+        return x, 0
+    z = apply_m(r)
+    p = deflate(z)
+    rz = float(r @ z)
+    maxiter = 10 * n if maxiter is None else maxiter
+    for _ in range(maxiter):
+        Ap = Aop @ p
+        alpha = rz / float(p @ Ap)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        if callback is not None:
+            callback(x.copy())
+        if np.linalg.norm(r) <= target:
+            return x, 0
+        z = apply_m(r)
+        rz_new = float(r @ z)
+        p = deflate(z) + (rz_new / rz) * p
+        rz = rz_new
+    return x, maxiter

@@ -690,6 +690,11 @@ def _chain_up(d: NDArray[np.float64], c: NDArray[np.float64], off: NDArray[np.fl
     return sol[:, 0], sol[:, 1]
 
 
-from optkit.conjugate import dcdm, ichol0  # noqa: E402 - the scipy.sparse.linalg-style entry points
+from optkit.conjugate import (  # noqa: E402 - the scipy.sparse.linalg-style entry points
+    dcdm,
+    deflated_cg,
+    ichol0,
+    lanczos_ritz,
+)
 
-__all__ += ["dcdm", "ichol0"]
+__all__ += ["dcdm", "ichol0", "deflated_cg", "lanczos_ritz"]

@@ -10,7 +10,7 @@ import scipy.sparse.linalg as spla
 
 import optkit
 from optkit.conjugate import DCDMIteration
-from optkit.linalg import dcdm, ichol0
+from optkit.linalg import dcdm, deflated_cg, ichol0, lanczos_ritz
 
 
 def _laplacian(n=24):
@@ -148,3 +148,27 @@ def test_method_dcdm_on_a_linear_system():
     np.testing.assert_allclose(hist["grad_norm"], hist["relative_residual"] *
                                np.linalg.norm(system.b))
     assert res.fun == pytest.approx(system.objective(res.x), rel=1e-12)
+
+
+def test_lanczos_ritz_values_approximate_the_extreme_eigenvalues():
+    A = _laplacian(12)
+    values, vectors = lanczos_ritz(A, np.ones(A.shape[0]) + np.arange(A.shape[0]), 60)
+    eig = np.linalg.eigvalsh(A.toarray())
+    assert values[0] == pytest.approx(eig[0], rel=1e-6)
+    assert values[-1] == pytest.approx(eig[-1], rel=1e-6)
+    np.testing.assert_allclose(vectors.T @ vectors, np.eye(values.size), atol=1e-10)
+    np.testing.assert_allclose(A @ vectors[:, 0], values[0] * vectors[:, 0], atol=1e-6)
+
+
+def test_deflated_cg_removes_the_smallest_eigenvalues(system):
+    A, b = system
+    values, vectors = lanczos_ritz(A, b, 120)
+    W = vectors[:, :16]
+    its, plain = [], []
+    x, info = deflated_cg(A, b, W, rtol=1e-8, callback=its.append)
+    spla.cg(A, b, rtol=1e-8, maxiter=10_000, callback=plain.append)
+    assert info == 0 and np.linalg.norm(b - A @ x) <= 1e-8 * np.linalg.norm(b) * 1.01
+    assert len(its) < 0.7 * len(plain)
+    jacobi = spla.LinearOperator(A.shape, matvec=lambda r: r / A.diagonal())
+    x, info = deflated_cg(A, b, W, M=jacobi, rtol=1e-8)
+    assert info == 0
