@@ -46,3 +46,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 from optkit.torch.optim import DiffGrad  # noqa: E402 - after the check that torch imports
+
+__all__ += ["DCDMNet", "DCDMModel", "PoissonStencil", "dcdm_loss"]
+
+from optkit.torch.dcdm_net import (  # noqa: E402
+    DCDMModel,
+    DCDMNet,
+    PoissonStencil,
+    dcdm_loss,
+)
