@@ -47,7 +47,6 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.optimize
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
@@ -55,6 +54,7 @@ from scipy.sparse.csgraph import connected_components
 
 from optkit.problem import GLMProblem, QuadraticProblem
 from problems._catalog import entry
+from problems._reference import read_only, reference_minimize
 
 __all__ = [
     "least_squares_A",
@@ -69,7 +69,6 @@ __all__ = [
 Array = NDArray[np.float64]
 
 #: Gradient-norm target of the reference solves of the smooth GLMs (B, C).
-F_OPT_GTOL = 1e-10
 
 
 # -- argument checks ---------------------------------------------------------------------------
@@ -96,13 +95,6 @@ def _check_float(name: str, value: Any, strict: bool = True) -> float:
 
 def _check_seed(seed: Any) -> int:
     return _check_int("seed", seed, 0, 2**32 - 1)
-
-
-def _read_only(*arrays: Any) -> None:
-    """Protect cached arrays (sparse matrices stay writable: SciPy may sort them in place)."""
-    for arr in arrays:
-        if isinstance(arr, np.ndarray):
-            arr.flags.writeable = False
 
 
 def _name(base: str, args: tuple, full: tuple, small: tuple | None) -> str:
@@ -133,7 +125,7 @@ def _design_and_w(m: int, n: int, seed: int) -> tuple[Array, Array, tuple]:
     rng = np.random.RandomState(seed)
     A = _design(rng, m, n)
     w = rng.randn(n) * (rng.rand(n) < 0.1)
-    _read_only(A, w)
+    read_only(A, w)
     return A, w, rng.get_state()
 
 
@@ -148,7 +140,7 @@ def _data_A(m: int, n: int, seed: int) -> tuple[Array, Array, Array]:
     """``(A, y, w)`` of data set A: ``y = A w + randn(m)``."""
     A, w, state = _design_and_w(m, n, seed)
     y = A @ w + _continue(state).randn(m)
-    _read_only(y)
+    read_only(y)
     return A, y, w
 
 
@@ -159,7 +151,7 @@ def _data_B(m: int, n: int, seed: int) -> tuple[Array, Array, Array]:
     A, w, state = _design_and_w(m, n, seed)
     y = np.where(A @ w < 0, -1.0, 1.0)
     y *= np.where(_continue(state).rand(m) < 0.1, -1.0, 1.0)
-    _read_only(y)
+    read_only(y)
     return A, y, w
 
 
@@ -170,7 +162,7 @@ def _data_C(m: int, d: int, k: int, seed: int) -> tuple[Array, Array, Array]:
     A = _design(rng, m, d)
     W = rng.randn(d, k)
     labels = np.argmax(A @ W + rng.randn(m, k), axis=1).astype(float)
-    _read_only(A, labels, W)
+    read_only(A, labels, W)
     return A, labels, W
 
 
@@ -183,7 +175,7 @@ def _gram_facts(A: Array) -> tuple[Array, Array]:
     for start in range(0, n, chunk):
         block = A[:, start:start + chunk]
         rows[start:start + chunk] = np.abs(block.T @ A).sum(axis=1)
-    _read_only(col_sq, rows)
+    read_only(col_sq, rows)
     return col_sq, rows
 
 
@@ -227,38 +219,9 @@ def _least_squares_optimum(A: Array, y: Array) -> tuple[Array, float, int]:
 
 
 def _reference_minimize(problem: GLMProblem) -> tuple[Array, float, float]:
-    """Minimize a strongly convex smooth GLM to ``‖∇f‖₂ ≤ 1e-10``: trust-region Newton-CG from
-    0, then Newton steps judged by the gradient norm. Returns ``(x, f, ‖∇f(x)‖₂)``."""
-    n = problem.n
-    res = scipy.optimize.minimize(
-        problem.value_and_grad,
-        np.zeros(n),
-        jac=True,
-        hessp=problem.hess_vec,
-        method="trust-ncg",
-        options={"gtol": F_OPT_GTOL, "maxiter": 1000},
-    )
-    x = res.x
-    f, g = problem.value_and_grad(x)
-    # Near the minimizer the decrease of f drops below the rounding error of f and trust-ncg may
-    # stop early; Newton steps that only look at ‖∇f‖ converge quadratically from there.
-    for _ in range(5):
-        if np.linalg.norm(g) <= F_OPT_GTOL:
-            break
-        hess = spla.LinearOperator((n, n), matvec=functools.partial(problem.hess_vec, x))
-        step = spla.cg(hess, -g, rtol=1e-12, maxiter=10 * n)[0]
-        f_new, g_new = problem.value_and_grad(x + step)
-        if not np.linalg.norm(g_new) < np.linalg.norm(g):
-            break
-        x, f, g = x + step, f_new, g_new
-    gnorm = float(np.linalg.norm(g))
-    if not gnorm <= 100 * F_OPT_GTOL:
-        raise RuntimeError(
-            f"the reference solve for f_opt of {problem.name!r} did not converge: "
-            f"‖∇f‖ = {gnorm:.3g} ({res.message})"
-        )
-    _read_only(x)
-    return x, float(f), gnorm
+    """Minimize a strongly convex smooth GLM to ``‖∇f‖₂ ≤ 1e-10``
+    (:func:`problems._reference.reference_minimize`). Returns ``(x, f, ‖∇f(x)‖₂)``."""
+    return reference_minimize(problem.value_and_grad, problem.hess_vec, problem.n, problem.name)
 
 
 def _separable(A: Array, targets: Array) -> bool:
@@ -294,7 +257,7 @@ def _separable_C(m: int, d: int, k: int, seed: int) -> bool:
 def _optimum_A(m: int, n: int, seed: int) -> tuple[Array, float, int]:
     A, y, _ = _data_A(m, n, seed)
     x, f, rank = _least_squares_optimum(A, y)
-    _read_only(x)
+    read_only(x)
     return x, f, rank
 
 
@@ -601,7 +564,7 @@ def _label_propagation(W: Any, labelled: NDArray[np.intp], labels: Array, what: 
         "lambda_min": lam_min, "offset": offset, "L_coord": Q.diagonal(),
         "gershgorin": np.asarray(abs(Q).sum(axis=1)).ravel(),
     }
-    _read_only(*(v for v in facts.values() if not isinstance(v, float)))
+    read_only(*(v for v in facts.values() if not isinstance(v, float)))
     return facts
 
 
@@ -639,7 +602,7 @@ def _data_D(nrows: int, ncols: int, n_labels: int, weight: float, seed: int) -> 
     W = sp.coo_array((np.full(i.size, weight), (i, j)), shape=(N, N))
     W = sp.csr_array(W + W.T)
     labels = values[labelled]
-    _read_only(labelled, labels)
+    read_only(labelled, labels)
     facts = _label_propagation(W, labelled, labels, "lattice_D")
     return facts, labelled, labels
 
@@ -730,7 +693,7 @@ def _data_E(n_points: int, n_labels: int, n_neighbors: int, noise: float, seed: 
     G = sp.csr_array(kneighbors_graph(points, n_neighbors, mode="connectivity",
                                       include_self=False))
     W = sp.csr_array(G.maximum(G.T))
-    _read_only(points, classes, labelled, labels)
+    read_only(points, classes, labelled, labels)
     facts = _label_propagation(W, labelled, labels, "two_moons_E")
     return facts, labelled, labels, points, classes
 
@@ -845,7 +808,7 @@ def _optimum_A_L1(m: int, n: int, seed: int, lam: float) -> tuple[Array, float, 
     A, y, _ = _data_A(m, n, seed)
     x = _nonneg_l1_active_set(A, y, lam)
     r = A @ x - y
-    _read_only(x)
+    read_only(x)
     return x, 0.5 * float(r @ r) + lam * float(x.sum()), float(np.max(A.T @ y))
 
 
@@ -908,7 +871,7 @@ def nonneg_l1_A(lam: float = 50000.0, m: int = 1000, n: int = 10000, seed: int =
     x_opt, f_opt, lam_max = _optimum_A_L1(m, n, seed, lam)
     col_sq, gersh = _facts_A(m, n, seed)
     support = np.flatnonzero(x_opt > 0)
-    _read_only(support)
+    read_only(support)
     info = {
         "x_opt": x_opt,
         "support": support,
@@ -937,7 +900,7 @@ def _breast_cancer() -> tuple[Array, Array]:
     X, y = load_breast_cancer(return_X_y=True)
     A = StandardScaler().fit_transform(X)
     b = np.where(y == 1, 1.0, -1.0)
-    _read_only(A, b)
+    read_only(A, b)
     return A, b
 
 
@@ -975,7 +938,7 @@ def _optimum_lasso(lam: float) -> tuple[Array, float, float]:
         if (np.all(np.sign(z) == signs) and np.all(np.abs(g[off]) <= lam * (1 + 1e-12))
                 and _lasso_value(A, y, lam, polished) <= f_sk):
             x = polished
-    _read_only(x)
+    read_only(x)
     return x, _lasso_value(A, y, lam, x), f_sk
 
 

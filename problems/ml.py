@@ -22,13 +22,12 @@ import math
 from typing import Any
 
 import numpy as np
-import scipy.optimize
-import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, logsumexp
 
 from optkit.problem import Problem
 from problems._catalog import entry
+from problems._reference import read_only, reference_minimize
 
 __all__ = [
     "make_classification",
@@ -45,7 +44,6 @@ __all__ = [
 Array = NDArray[np.float64]
 
 #: Gradient-norm target of the reference solve that gives ``f_opt``.
-F_OPT_GTOL = 1e-10
 
 _LOGISTIC_DATASETS = ("breast_cancer", "synthetic")
 _SOFTMAX_DATASETS = ("digits", "synthetic")
@@ -64,11 +62,6 @@ def _check_positive(name: str, value: float, minimum: float = 0.0, strict: bool 
         op = ">" if strict else ">="
         raise ValueError(f"{name} must be finite and {op} {minimum:g}, got {value!r}")
     return value
-
-
-def _read_only(*arrays: np.ndarray) -> None:
-    for arr in arrays:
-        arr.flags.writeable = False
 
 
 # -- synthetic data ----------------------------------------------------------------------------
@@ -244,41 +237,15 @@ def _logistic_data(key: tuple) -> tuple[Array, Array]:
         X, y = make_classification(n=n, d=d, cond=cond, n_classes=2, seed=seed)
     A = _with_bias(_standardize(X))
     b = np.where(y == 1, 1.0, -1.0)
-    _read_only(A, b)
+    read_only(A, b)
     return A, b
 
 
 def _reference_minimize(obj: Any, n_vars: int) -> tuple[Array, float]:
-    """Minimize a strongly convex ``obj`` to ``‖∇f‖₂ ≤ 1e-10``: trust-region Newton-CG, then
-    Newton steps on the gradient alone (see the Notes of :func:`logistic_regression`)."""
-    res = scipy.optimize.minimize(
-        obj.fun_and_grad,
-        np.zeros(n_vars),
-        jac=True,
-        hessp=obj.hessp,
-        method="trust-ncg",
-        options={"gtol": F_OPT_GTOL, "maxiter": 1000},
-    )
-    x = res.x
-    f, g = obj.fun_and_grad(x)
-    # Near the minimizer the decrease of f falls below the rounding error of f, and trust-ncg
-    # may stop early ("A bad approximation caused failure to predict improvement"). Newton
-    # steps judged by the gradient norm alone do not depend on f and converge quadratically.
-    for _ in range(5):
-        if np.linalg.norm(g) <= F_OPT_GTOL:
-            break
-        hess = spla.LinearOperator((n_vars, n_vars), matvec=functools.partial(obj.hessp, x))
-        step = spla.cg(hess, -g, rtol=1e-12, maxiter=10 * n_vars)[0]
-        f_new, g_new = obj.fun_and_grad(x + step)
-        if not np.linalg.norm(g_new) < np.linalg.norm(g):
-            break
-        x, f, g = x + step, f_new, g_new
-    if not np.linalg.norm(g) <= 100 * F_OPT_GTOL:
-        raise RuntimeError(
-            f"the reference solve for f_opt did not converge: ‖∇f‖ = {np.linalg.norm(g):.3g} "
-            f"({res.message})"
-        )
-    _read_only(x)
+    """Minimize a strongly convex ``obj`` to ``‖∇f‖₂ ≤ 1e-10`` (see
+    :func:`problems._reference.reference_minimize` and the Notes of
+    :func:`logistic_regression`)."""
+    x, f, _ = reference_minimize(obj.fun_and_grad, obj.hessp, n_vars)
     return x, f
 
 
@@ -514,7 +481,7 @@ def _softmax_data(key: tuple) -> tuple[Array, NDArray[np.int64], int]:
         X = _standardize(X)
     A = _with_bias(X)
     y = np.asarray(y, dtype=np.int64)
-    _read_only(A, y)
+    read_only(A, y)
     return A, y, k
 
 
@@ -752,7 +719,7 @@ def _digits_split(test_size: float, seed: int) -> tuple[Array, Array, NDArray[np
     y = np.asarray(y, dtype=np.int64)
     parts = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y)
     parts = tuple(np.ascontiguousarray(a) for a in parts)
-    _read_only(*parts)
+    read_only(*parts)
     return parts  # type: ignore[return-value]
 
 
