@@ -1,7 +1,7 @@
 """optkit: modern optimization methods from papers, behind one scipy-style ``minimize``.
 
 >>> import optkit
->>> print(optkit.methods())          # doctest: +SKIP
+>>> optkit.methods()                 # doctest: +SKIP
 >>> res = optkit.minimize(problem, method="gd")   # doctest: +SKIP
 """
 

@@ -238,7 +238,6 @@ def compare(
     ...                       "slow": lambda: time.sleep(0.005)}, repeat=3)
     >>> comp["fast"].ratio < 1.0
     True
-    >>> print(comp)                                  # doctest: +SKIP
     """
     cases = _check_cases(cases)
     repeat = _check_int("repeat", repeat, minimum=1)
@@ -416,7 +415,6 @@ def run_grid(
     >>> rows = bench.run_grid({"q": q}, ["gd", "nesterov"], seeds=[0, 1])
     >>> len(rows), sorted({row["method"] for row in rows})
     (4, ['gd', 'nesterov'])
-    >>> print(rows)                                  # doctest: +SKIP
     """
     problems = _check_problems(problems)
     methods = _check_methods(methods)

@@ -280,7 +280,7 @@ def methods() -> Table:
     -------
     Table
         One row per method: name, problem kinds, oracles needed, stochastic, backends and a
-        one-line summary. ``print(optkit.methods())`` shows it; it is also a list of dicts.
+        one-line summary. ``str(optkit.methods())`` is the text; it is also a list of dicts.
     """
     return registry.table()
 

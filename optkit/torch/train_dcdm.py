@@ -168,8 +168,8 @@ def train(
         of the training vectors.
     device : {"auto", "cpu", "cuda"} or torch.device
     checkpoint_dir : path-like, optional
-        When given, the model after every epoch is saved there as ``epoch_XXXX.pt``, and the
-        best one so far as ``best.pt``.
+        When given, the model after every epoch is saved there (``epoch_0001.pt``,
+        ``epoch_0002.pt``, ...), and the best one so far as ``best.pt``.
     progress : bool
         Show a tqdm progress bar.
     max_steps : int, optional
