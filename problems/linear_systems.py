@@ -59,6 +59,7 @@ import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse.csgraph import connected_components
 
+from optkit.poisson import AIR, FLUID, SOLID, check_flags, flag, poisson_matrix, stencil
 from optkit.problem import LinearSystem
 from problems._catalog import entry
 
@@ -81,14 +82,6 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-#: Flag of a fluid cell (an unknown).
-FLUID = 0
-#: Flag of a solid cell (closed faces: Neumann condition).
-SOLID = 1
-#: Flag of an air cell (pressure 0: Dirichlet condition).
-AIR = 2
-
-_FLAG_NAMES = {"fluid": FLUID, "solid": SOLID, "air": AIR}
 _RHS_KINDS = ("gaussian", "smooth", "solution")
 
 
@@ -101,21 +94,6 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def _flag(name: str, value: Any, allowed: tuple[int, ...]) -> int:
-    """A flag given by value (``SOLID``) or by name (``"solid"``), checked against ``allowed``."""
-    if isinstance(value, str) and value.lower() in _FLAG_NAMES:
-        flag = _FLAG_NAMES[value.lower()]
-    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        flag = int(value)
-    else:
-        flag = -1
-    if flag not in allowed:
-        names = [k for k, v in _FLAG_NAMES.items() if v in allowed]
-        raise ValueError(f"{name} must be one of {names} (or the flag values {list(allowed)}), "
-                         f"got {value!r}")
-    return flag
-
-
 def _check_shape(shape: Any) -> tuple[int, ...]:
     try:
         dims = tuple(shape)
@@ -124,17 +102,6 @@ def _check_shape(shape: Any) -> tuple[int, ...]:
     if len(dims) not in (2, 3):
         raise ValueError(f"shape must have 2 or 3 entries, got {shape!r}")
     return tuple(_check_int("every entry of shape", s, 2) for s in dims)
-
-
-def _check_flags(flags: ArrayLike) -> NDArray[np.int8]:
-    arr = np.asarray(flags)
-    if arr.ndim not in (2, 3):
-        raise ValueError(f"flags must be a 2-D or 3-D array, got {arr.ndim} dimension(s)")
-    if arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"flags must be a non-empty integer array, got dtype {arr.dtype}")
-    if not np.all((arr == FLUID) | (arr == SOLID) | (arr == AIR)):
-        raise ValueError("flags must hold only FLUID (0), SOLID (1) and AIR (2)")
-    return arr.astype(np.int8, copy=False)
 
 
 def _check_kind(kind: Any) -> str:
@@ -175,7 +142,7 @@ def flags_box(shape: tuple[int, ...], *, top: int | str = "air") -> NDArray[np.i
     """
     shape = _check_shape(shape)
     flags = np.full(shape, FLUID, dtype=np.int8)
-    flags[0] = _flag("top", top, (FLUID, SOLID, AIR))
+    flags[0] = flag("top", top, (FLUID, SOLID, AIR))
     return flags
 
 
@@ -220,7 +187,7 @@ def random_obstacles(
     >>> int((flags == SOLID).sum())
     91
     """
-    grid = _check_flags(flags).copy()
+    grid = check_flags(flags).copy()
     n_obstacles = _check_int("n_obstacles", n_obstacles, 0)
     if radius is None:
         size = min(grid.shape)
@@ -276,8 +243,8 @@ def fill_pockets(flags: ArrayLike, outside: int | str = SOLID) -> NDArray[np.int
            [0, 1, 0],
            [1, 1, 1]], dtype=int8)
     """
-    grid = _check_flags(flags).copy()
-    outside = _flag("outside", outside, (SOLID, AIR))
+    grid = check_flags(flags).copy()
+    outside = flag("outside", outside, (SOLID, AIR))
     A = poisson_matrix(grid, outside)
     cells = np.flatnonzero(grid.ravel() == FLUID)
     labels, grounded = _fluid_components(A, cells)
@@ -287,81 +254,6 @@ def fill_pockets(flags: ArrayLike, outside: int | str = SOLID) -> NDArray[np.int
 
 
 # -- assembly ----------------------------------------------------------------------------------
-
-
-def _stencil(flags: NDArray[np.int8], outside: int) -> tuple[Array, list[tuple[Any, Any, Any]]]:
-    """The diagonal of ``A`` on the grid, and for each axis the slices ``lo``, ``hi`` of the
-    cell pairs ``(k, k + e_axis)`` and the mask of the pairs that are both fluid."""
-    shape = flags.shape
-    fluid = flags == FLUID
-    padded = np.pad(flags, 1, constant_values=outside)
-    inner = [slice(1, s + 1) for s in shape]
-    diag = np.zeros(shape)
-    pairs = []
-    for axis, size in enumerate(shape):
-        for step in (-1, 1):
-            window = list(inner)
-            window[axis] = slice(1 + step, size + 1 + step)
-            diag += fluid & (padded[tuple(window)] != SOLID)
-        lo = tuple(slice(0, -1) if k == axis else slice(None) for k in range(len(shape)))
-        hi = tuple(slice(1, None) if k == axis else slice(None) for k in range(len(shape)))
-        pairs.append((lo, hi, fluid[lo] & fluid[hi]))
-    return diag, pairs
-
-
-def poisson_matrix(flags: ArrayLike, outside: int | str = SOLID) -> sp.csr_matrix:
-    """The Poisson matrix of a grid of flags at full grid size, as a sparse CSR matrix.
-
-    Parameters
-    ----------
-    flags : array_like of int
-        A 2-D or 3-D grid of ``FLUID``, ``SOLID`` and ``AIR`` cells.
-    outside : {SOLID, AIR} or {"solid", "air"}, default SOLID
-        The flag of the cells outside the grid: a closed box or an open boundary.
-
-    Returns
-    -------
-    scipy.sparse.csr_matrix
-        ``(n, n)`` with ``n = flags.size``, float64 with integer entries, symmetric positive
-        semidefinite, sorted indices; unknown ``i`` is cell ``np.unravel_index(i, shape)``.
-        Rows and columns of non-fluid cells are empty (no stored entries).
-
-    Notes
-    -----
-    The 5-point (2-D) or 7-point (3-D) stencil with the positive-definite sign convention (see
-    the module notes): the diagonal of a fluid cell counts its fluid and air neighbours, an
-    off-diagonal ``-1`` links two fluid neighbours. So the row sum of a fluid cell is its
-    number of air neighbours (faces to an open outside included). Assembled without loops over
-    cells: the neighbours are slices of the flags padded with ``outside``, and the matrix is
-    one ``csr_matrix((vals, (rows, cols)))``.
-
-    Examples
-    --------
-    >>> from problems.linear_systems import flags_box, poisson_matrix
-    >>> A = poisson_matrix(flags_box((3, 2)))     # air on top of a 2 x 2 block of fluid
-    >>> A.toarray()[2:, 2:]
-    array([[ 3., -1., -1.,  0.],
-           [-1.,  3.,  0., -1.],
-           [-1.,  0.,  2., -1.],
-           [ 0., -1., -1.,  2.]])
-    """
-    grid = _check_flags(flags)
-    outside = _flag("outside", outside, (SOLID, AIR))
-    shape, n = grid.shape, grid.size
-    diag, pairs = _stencil(grid, outside)
-    index = np.arange(n).reshape(shape)
-    on = np.flatnonzero(diag)
-    rows, cols, vals = [on], [on], [diag.ravel()[on]]
-    for lo, hi, both in pairs:
-        i, j = index[lo][both], index[hi][both]
-        rows += [i, j]
-        cols += [j, i]
-        vals += [np.full(2 * i.size, -1.0)]
-    A = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-    )
-    A.sum_duplicates()  # also sorts the indices
-    return A
 
 
 def poisson_operator(flags: ArrayLike, outside: int | str = SOLID) -> spla.LinearOperator:
@@ -398,10 +290,10 @@ def poisson_operator(flags: ArrayLike, outside: int | str = SOLID) -> spla.Linea
     >>> bool(np.array_equal(poisson_operator(flags) @ x, poisson_matrix(flags) @ x))
     True
     """
-    grid = _check_flags(flags)
-    outside = _flag("outside", outside, (SOLID, AIR))
+    grid = check_flags(flags)
+    outside = flag("outside", outside, (SOLID, AIR))
     shape, n = grid.shape, grid.size
-    diag, pairs = _stencil(grid, outside)
+    diag, pairs = stencil(grid, outside)
     diag = diag[..., None]
     links = [(lo, hi, np.where(both, -1.0, 0.0)[..., None]) for lo, hi, both in pairs]
 
@@ -453,7 +345,7 @@ def fluid_block(A: Any, flags: ArrayLike) -> tuple[Any, NDArray[np.intp]]:
     """
     if isinstance(A, spla.LinearOperator):
         raise TypeError("fluid_block needs A as a sparse or dense matrix, not a LinearOperator")
-    grid = _check_flags(flags)
+    grid = check_flags(flags)
     mat = A.tocsr() if sp.issparse(A) else sp.csr_matrix(np.asarray(A, dtype=float))
     if mat.shape != (grid.size, grid.size):
         raise ValueError(f"A has shape {mat.shape} but flags has {grid.size} cells")
@@ -544,9 +436,9 @@ def rhs(
     >>> round(float(np.linalg.norm(b)), 12), abs(float(b.sum())) < 1e-12
     (1.0, True)
     """
-    grid = _check_flags(flags)
+    grid = check_flags(flags)
     kind = _check_kind(kind)
-    outside = _flag("outside", outside, (SOLID, AIR))
+    outside = flag("outside", outside, (SOLID, AIR))
     gen = np.random.default_rng(rng)
     A = poisson_matrix(grid, outside)
     cells = np.flatnonzero(grid.ravel() == FLUID)
@@ -616,7 +508,7 @@ def poisson_flags(
     """
     if pockets not in ("fill", "keep"):
         raise ValueError(f"pockets must be 'fill' or 'keep', got {pockets!r}")
-    outside = _flag("outside", outside, (SOLID, AIR))
+    outside = flag("outside", outside, (SOLID, AIR))
     flags = flags_box(shape, top=top)
     flags = random_obstacles(flags, obstacles, np.random.default_rng(seed))
     return fill_pockets(flags, outside) if pockets == "fill" else flags
@@ -654,8 +546,8 @@ def poisson_system(
         notes), ``b`` from :func:`rhs`, ``grid_shape = flags.shape``, ``x0 = 0`` and, for
         ``rhs="solution"``, ``x_true``.
     """
-    grid = _check_flags(flags)
-    outside = _flag("outside", outside, (SOLID, AIR))
+    grid = check_flags(flags)
+    outside = flag("outside", outside, (SOLID, AIR))
     b, x_true = _rhs(grid, rhs, rng, outside=outside)
     A = poisson_operator(grid, outside) if matrix_free else poisson_matrix(grid, outside)
     return LinearSystem(A, b, grid_shape=grid.shape, x_true=x_true, x0=np.zeros(grid.size),

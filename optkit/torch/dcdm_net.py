@@ -24,18 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike, NDArray
 from torch import Tensor, nn
 
+from optkit.poisson import AIR, FLUID, SOLID, check_flags, flag, poisson_matrix, stencil
 from optkit.torch import resolve_device
 
 __all__ = ["DCDMNet", "DCDMModel", "dcdm_loss", "PoissonStencil", "poisson_matrix",
            "box_flags", "FLUID", "SOLID", "AIR"]
 
-FLUID, SOLID, AIR = 0, 1, 2
 _FORMAT = "optkit-dcdm"
 _FORMAT_VERSION = 1
 
@@ -369,81 +368,6 @@ def box_flags(grid_shape: Sequence[int], air: bool = True) -> NDArray[np.int8]:
     return flags
 
 
-def _check_flags(flags: ArrayLike, outside: str) -> NDArray[np.int8]:
-    flags = np.asarray(flags)
-    if flags.ndim not in (1, 2, 3) or flags.size == 0:
-        raise ValueError(f"flags must be a non-empty 1-, 2- or 3-D grid, got shape {flags.shape}")
-    if not np.isin(flags, (FLUID, SOLID, AIR)).all():
-        raise ValueError("flags may hold only FLUID (0), SOLID (1) and AIR (2)")
-    if outside not in ("solid", "air"):
-        raise ValueError(f"outside must be 'solid' or 'air', got {outside!r}")
-    return flags.astype(np.int8)
-
-
-def _neighbour_flags(flags: NDArray[np.int8], outside: str) -> list[NDArray[np.int8]]:
-    """For each of the 2d axis directions, the flag of every cell's neighbour that way."""
-    pad_value = SOLID if outside == "solid" else AIR
-    padded = np.pad(flags, 1, constant_values=pad_value)
-    out = []
-    for axis in range(flags.ndim):
-        for shift in (-1, 1):
-            index = tuple(slice(1 + shift, padded.shape[k] - 1 + shift) if k == axis
-                          else slice(1, -1) for k in range(flags.ndim))
-            out.append(padded[index])
-    return out
-
-
-def _diagonal(flags: NDArray[np.int8], outside: str) -> NDArray[np.float64]:
-    fluid = flags == FLUID
-    count = sum((nb != SOLID).astype(np.float64) for nb in _neighbour_flags(flags, outside))
-    return np.where(fluid, count, 0.0)
-
-
-def poisson_matrix(flags: ArrayLike, outside: str = "solid") -> sp.csr_array:
-    """The Poisson matrix of a flag grid as a SciPy sparse array (full-grid storage).
-
-    Parameters
-    ----------
-    flags : ndarray of int
-        ``FLUID``, ``SOLID`` or ``AIR`` per cell.
-    outside : {"solid", "air"}
-        What lies beyond the grid: a closed box (default) or an open boundary.
-
-    Returns
-    -------
-    scipy.sparse.csr_array
-        ``(n, n)`` with ``n = flags.size``, C-order cell numbering; zero rows and columns at
-        non-fluid cells.
-
-    Examples
-    --------
-    >>> poisson_matrix(box_flags((2, 2))).toarray()
-    array([[ 2., -1.,  0.,  0.],
-           [-1.,  2.,  0.,  0.],
-           [ 0.,  0.,  0.,  0.],
-           [ 0.,  0.,  0.,  0.]])
-    """
-    flags = _check_flags(flags, outside)
-    n = flags.size
-    fluid = (flags == FLUID).ravel()
-    index = np.arange(n).reshape(flags.shape)
-    rows, cols = [np.flatnonzero(fluid)], [np.flatnonzero(fluid)]
-    vals = [_diagonal(flags, outside).ravel()[fluid]]
-    padded = np.pad(index, 1, constant_values=-1)
-    for axis in range(flags.ndim):
-        for shift in (-1, 1):
-            sl = tuple(slice(1 + shift, padded.shape[k] - 1 + shift) if k == axis
-                       else slice(1, -1) for k in range(flags.ndim))
-            j = padded[sl].ravel()
-            keep = fluid & (j >= 0)
-            keep[keep] = fluid[j[keep]]
-            rows.append(np.flatnonzero(keep))
-            cols.append(j[keep])
-            vals.append(-np.ones(int(keep.sum())))
-    return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(n, n))
-
-
 class PoissonStencil(nn.Module):
     """Matrix-free Poisson matrix of a flag grid, applied to a batch of images.
 
@@ -473,10 +397,11 @@ class PoissonStencil(nn.Module):
     def __init__(self, flags: ArrayLike, outside: str = "solid",
                  dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        flags = _check_flags(flags, outside)
+        flags = check_flags(flags)
+        diag, _ = stencil(flags, flag("outside", outside, (SOLID, AIR)))
         self.grid_shape = tuple(flags.shape)
         self.register_buffer("fluid", torch.as_tensor(flags == FLUID, dtype=dtype))
-        self.register_buffer("diag", torch.as_tensor(_diagonal(flags, outside), dtype=dtype))
+        self.register_buffer("diag", torch.as_tensor(diag, dtype=dtype))
 
     def forward(self, x: Tensor) -> Tensor:
         """``A x`` for every image in ``x`` of shape ``(..., *grid)``."""
