@@ -54,7 +54,7 @@ from scipy.sparse.csgraph import connected_components
 
 from optkit.problem import GLMProblem, QuadraticProblem
 from problems._catalog import entry
-from problems._reference import read_only, reference_minimize
+from problems._common import check_int, read_only, reference_minimize
 
 __all__ = [
     "least_squares_A",
@@ -74,14 +74,6 @@ Array = NDArray[np.float64]
 # -- argument checks ---------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
-    return int(value)
-
-
 def _check_float(name: str, value: Any, strict: bool = True) -> float:
     try:
         value = float(value)
@@ -94,7 +86,7 @@ def _check_float(name: str, value: Any, strict: bool = True) -> float:
 
 
 def _check_seed(seed: Any) -> int:
-    return _check_int("seed", seed, 0, 2**32 - 1)
+    return check_int("seed", seed, 0, 2**32 - 1)
 
 
 def _name(base: str, args: tuple, full: tuple, small: tuple | None) -> str:
@@ -220,7 +212,7 @@ def _least_squares_optimum(A: Array, y: Array) -> tuple[Array, float, int]:
 
 def _reference_minimize(problem: GLMProblem) -> tuple[Array, float, float]:
     """Minimize a strongly convex smooth GLM to ``‖∇f‖₂ ≤ 1e-10``
-    (:func:`problems._reference.reference_minimize`). Returns ``(x, f, ‖∇f(x)‖₂)``."""
+    (:func:`problems._common.reference_minimize`). Returns ``(x, f, ‖∇f(x)‖₂)``."""
     return reference_minimize(problem.value_and_grad, problem.hess_vec, problem.n, problem.name)
 
 
@@ -313,8 +305,8 @@ def least_squares_A(m: int = 1000, n: int = 10000, seed: int = 1, sparse: bool =
     >>> p.name, p.A.shape, p.f_opt, p.info["rank"]
     ('bcd-A-small', (200, 1000), 0.0, 200)
     """
-    m = _check_int("m", m, 1)
-    n = _check_int("n", n, 1)
+    m = check_int("m", m, 1)
+    n = check_int("n", n, 1)
     seed = _check_seed(seed)
     A, y, w = _data_A(m, n, seed)
     x_opt, f_opt, rank = _optimum_A(m, n, seed)
@@ -401,8 +393,8 @@ def logistic_B(m: int = 1000, n: int = 10000, seed: int = 1, l2: float = 1e-4,
     >>> p.name, sorted(set(p.b.tolist())), p.f_opt < 1e-3
     ('bcd-B-small', [-1.0, 1.0], True)
     """
-    m = _check_int("m", m, 1)
-    n = _check_int("n", n, 1)
+    m = check_int("m", m, 1)
+    n = check_int("n", n, 1)
     seed = _check_seed(seed)
     l2 = _check_float("l2", l2, strict=False)
     A, y, w = _data_B(m, n, seed)
@@ -489,9 +481,9 @@ def softmax_C(m: int = 1000, d: int = 1000, k: int = 50, seed: int = 1, l2: floa
     >>> p.name, p.n, p.n_classes
     ('bcd-C-small', 1000, 10)
     """
-    m = _check_int("m", m, 1)
-    d = _check_int("d", d, 1)
-    k = _check_int("k", k, 2)
+    m = check_int("m", m, 1)
+    d = check_int("d", d, 1)
+    k = check_int("k", k, 2)
     seed = _check_seed(seed)
     l2 = _check_float("l2", l2, strict=False)
     A, labels, W = _data_C(m, d, k, seed)
@@ -665,9 +657,9 @@ def lattice_D(nrows: int = 50, ncols: int = 50, n_labels: int = 100, weight: flo
     >>> p.name, p.n, p.info["grid_shape"], p.info["lambda_min"] > 0
     ('bcd-D-small', 360, (20, 20), True)
     """
-    nrows = _check_int("nrows", nrows, 1)
-    ncols = _check_int("ncols", ncols, 1)
-    n_labels = _check_int("n_labels", n_labels, 1, nrows * ncols - 1)
+    nrows = check_int("nrows", nrows, 1)
+    ncols = check_int("ncols", ncols, 1)
+    n_labels = check_int("n_labels", n_labels, 1, nrows * ncols - 1)
     weight = _check_float("weight", weight)
     seed = _check_seed(seed)
     facts, labelled, labels = _data_D(nrows, ncols, n_labels, weight, seed)
@@ -747,9 +739,9 @@ def two_moons_E(n_points: int = 2000, n_labels: int = 100, seed: int = 1, n_neig
     >>> p.name, p.n, p.info["points"].shape
     ('bcd-E-small', 380, (400, 2))
     """
-    n_points = _check_int("n_points", n_points, 2)
-    n_labels = _check_int("n_labels", n_labels, 1, n_points - 1)
-    n_neighbors = _check_int("n_neighbors", n_neighbors, 1, n_points - 1)
+    n_points = check_int("n_points", n_points, 2)
+    n_labels = check_int("n_labels", n_labels, 1, n_points - 1)
+    n_neighbors = check_int("n_neighbors", n_neighbors, 1, n_points - 1)
     noise = _check_float("noise", noise, strict=False)
     seed = _check_seed(seed)
     facts, labelled, labels, points, classes = _data_E(n_points, n_labels, n_neighbors, noise,
@@ -864,8 +856,8 @@ def nonneg_l1_A(lam: float = 50000.0, m: int = 1000, n: int = 10000, seed: int =
     ('bcd-A-L1-small', 16, True)
     """
     lam = _check_float("lam", lam, strict=False)
-    m = _check_int("m", m, 1)
-    n = _check_int("n", n, 1)
+    m = check_int("m", m, 1)
+    n = check_int("n", n, 1)
     seed = _check_seed(seed)
     A, y, _ = _data_A(m, n, seed)
     x_opt, f_opt, lam_max = _optimum_A_L1(m, n, seed, lam)

@@ -27,16 +27,11 @@ from numpy.typing import NDArray
 from optkit.linalg import LowRank
 from optkit.problem import Problem
 from problems._catalog import entry
+from problems._common import check_int
 
 __all__ = ["power_linear_equations", "rosenbrock_equations", "chebyshev_chain"]
 
 Array = NDArray[np.float64]
-
-
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_power(p: float) -> float:
@@ -202,8 +197,8 @@ def power_linear_equations(p: float = 4, m: int = 100, n: int = 200, seed: int =
     1
     """
     pw = _check_power(p)
-    m = _check_int("m", m, 1)
-    n = _check_int("n", n, 1)
+    m = check_int("m", m, 1)
+    n = check_int("n", n, 1)
     rng = np.random.default_rng(seed)
     A = rng.uniform(-1.0, 1.0, size=(m, n))
     b = rng.uniform(-1.0, 1.0, size=m)
@@ -344,7 +339,7 @@ def chebyshev_chain(n: int = 100, p: float = 4, seed: int = 3124) -> Problem:
     >>> float(p.value(np.ones(10)))
     0.0
     """
-    n = _check_int("n", n, 2)
+    n = check_int("n", n, 2)
     pw = _check_power(p)
     x0 = np.random.default_rng(seed).uniform(0.0, 1.0, n)
     rows = np.arange(1, n)

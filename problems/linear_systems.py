@@ -62,6 +62,7 @@ from scipy.sparse.csgraph import connected_components
 from optkit.poisson import AIR, FLUID, SOLID, check_flags, flag, poisson_matrix, stencil
 from optkit.problem import LinearSystem
 from problems._catalog import entry
+from problems._common import check_int
 
 __all__ = [
     "FLUID",
@@ -88,12 +89,6 @@ _RHS_KINDS = ("gaussian", "smooth", "solution")
 # -- input checks ------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_shape(shape: Any) -> tuple[int, ...]:
     try:
         dims = tuple(shape)
@@ -101,7 +96,7 @@ def _check_shape(shape: Any) -> tuple[int, ...]:
         raise ValueError(f"shape must be a tuple of 2 or 3 integers, got {shape!r}") from None
     if len(dims) not in (2, 3):
         raise ValueError(f"shape must have 2 or 3 entries, got {shape!r}")
-    return tuple(_check_int("every entry of shape", s, 2) for s in dims)
+    return tuple(check_int("every entry of shape", s, 2) for s in dims)
 
 
 def _check_kind(kind: Any) -> str:
@@ -188,7 +183,7 @@ def random_obstacles(
     91
     """
     grid = check_flags(flags).copy()
-    n_obstacles = _check_int("n_obstacles", n_obstacles, 0)
+    n_obstacles = check_int("n_obstacles", n_obstacles, 0)
     if radius is None:
         size = min(grid.shape)
         radius = (size / 16, size / 8)
@@ -556,8 +551,8 @@ def poisson_system(
 
 def _grid_problem(d: int, n: int, obstacles: int, top: Any, outside: Any, rhs: str, seed: Any,
                   matrix_free: bool) -> LinearSystem:
-    n = _check_int("n", n, 4)
-    obstacles = _check_int("obstacles", obstacles, 0)
+    n = check_int("n", n, 4)
+    obstacles = check_int("obstacles", obstacles, 0)
     _check_kind(rhs)
     flags = poisson_flags((n,) * d, obstacles=obstacles, top=top, outside=outside, seed=seed)
     name = f"poisson-{d}d-{n}" + (f"-obstacles{obstacles}" if obstacles else "")

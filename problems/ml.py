@@ -27,7 +27,7 @@ from scipy.special import expit, logsumexp
 
 from optkit.problem import Problem
 from problems._catalog import entry
-from problems._reference import read_only, reference_minimize
+from problems._common import check_int, read_only, reference_minimize
 
 __all__ = [
     "make_classification",
@@ -47,12 +47,6 @@ Array = NDArray[np.float64]
 
 _LOGISTIC_DATASETS = ("breast_cancer", "synthetic")
 _SOFTMAX_DATASETS = ("digits", "synthetic")
-
-
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_positive(name: str, value: float, minimum: float = 0.0, strict: bool = True) -> float:
@@ -112,9 +106,9 @@ def make_classification(
     >>> X.shape, sorted(set(y.tolist()))
     ((200, 5), [0, 1, 2])
     """
-    n = _check_int("n", n, 1)
-    d = _check_int("d", d, 1)
-    n_classes = _check_int("n_classes", n_classes, 2)
+    n = check_int("n", n, 1)
+    d = check_int("d", d, 1)
+    n_classes = check_int("n_classes", n_classes, 2)
     cond = _check_positive("cond", cond, 1.0, strict=False)
     rng = np.random.default_rng(seed)
     sigma = np.geomspace(1.0, 1.0 / cond, d)
@@ -206,7 +200,7 @@ def _gram_plus(M: Array, l2: float) -> Array:
 
 
 def _batch_indices(m: int, batch_size: int, rng: Any) -> NDArray[np.intp]:
-    batch_size = _check_int("batch_size", batch_size, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     if batch_size > m:
         raise ValueError(f"batch_size must be at most the number of samples {m}, got {batch_size}")
     rng = np.random.default_rng(rng)
@@ -219,8 +213,8 @@ def _data_key(dataset: str, n: int, d: int, cond: float, seed: int, real: tuple[
         raise ValueError(f"dataset must be one of {real + ('synthetic',)}, got {dataset!r}")
     if dataset != "synthetic":
         return (dataset,)
-    n = _check_int("n", n, 1)
-    d = _check_int("d", d, 1)
+    n = check_int("n", n, 1)
+    d = check_int("d", d, 1)
     cond = _check_positive("cond", cond, 1.0, strict=False)
     return (dataset, n, d, cond, int(seed))
 
@@ -243,7 +237,7 @@ def _logistic_data(key: tuple) -> tuple[Array, Array]:
 
 def _reference_minimize(obj: Any, n_vars: int) -> tuple[Array, float]:
     """Minimize a strongly convex ``obj`` to ``‖∇f‖₂ ≤ 1e-10`` (see
-    :func:`problems._reference.reference_minimize` and the Notes of
+    :func:`problems._common.reference_minimize` and the Notes of
     :func:`logistic_regression`)."""
     x, f, _ = reference_minimize(obj.fun_and_grad, obj.hessp, n_vars)
     return x, f
@@ -488,7 +482,7 @@ def _softmax_data(key: tuple) -> tuple[Array, NDArray[np.int64], int]:
 def _softmax_key(dataset: str, n: int, d: int, n_classes: int, cond: float, seed: int) -> tuple:
     key = _data_key(dataset, n, d, cond, seed, ("digits",))
     if dataset == "synthetic":
-        key += (_check_int("n_classes", n_classes, 2),)
+        key += (check_int("n_classes", n_classes, 2),)
     return key
 
 
@@ -779,7 +773,7 @@ def mlp_predict(x: ArrayLike, X: ArrayLike, hidden: int = 64,
     """
     X = np.asarray(X, dtype=float)
     x = np.asarray(x, dtype=float)
-    hidden = _check_int("hidden", hidden, 1)
+    hidden = check_int("hidden", hidden, 1)
     activation = _check_activation(activation)
     if X.ndim != 2:
         raise ValueError(f"X must be two-dimensional, got shape {X.shape}")
@@ -873,7 +867,7 @@ def mlp_classification(
     """
     if dataset not in _MLP_DATASETS:
         raise ValueError(f"dataset must be one of {_MLP_DATASETS}, got {dataset!r}")
-    hidden = _check_int("hidden", hidden, 1)
+    hidden = check_int("hidden", hidden, 1)
     activation = _check_activation(activation)
     l2 = _check_positive("l2", l2, strict=False)
     X, _, y, _ = mlp_digits_split(test_size, seed)

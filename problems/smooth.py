@@ -19,16 +19,11 @@ from scipy.special import logsumexp, softmax
 
 from optkit.problem import Problem, QuadraticProblem
 from problems._catalog import entry
+from problems._common import check_int
 
 __all__ = ["rosen", "quadratic", "himmelblau", "matyas", "beale", "zakharov", "log_sum_exp"]
 
 Array = NDArray[np.float64]
-
-
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 # -- Rosenbrock --------------------------------------------------------------------------------
@@ -71,7 +66,7 @@ def rosen(n: int = 2) -> Problem:
     >>> float(p.value(np.ones(4)))
     0.0
     """
-    n = _check_int("n", n, 2)
+    n = check_int("n", n, 2)
     x0 = np.where(np.arange(n) % 2 == 0, -1.2, 1.0)
     return Problem(
         fun=_rosen,
@@ -140,7 +135,7 @@ def quadratic(
     >>> round(float(np.linalg.cond(p.Q)))
     10000
     """
-    n = _check_int("n", n, 2)
+    n = check_int("n", n, 2)
     cond = float(cond)
     if not (math.isfinite(cond) and cond >= 1.0):
         raise ValueError(f"cond must be finite and >= 1, got {cond!r}")
@@ -322,7 +317,7 @@ def zakharov(n: int = 2) -> Problem:
               \nabla f = 2x + (2s + 4s^3)\, a, \qquad
               \nabla^2 f = 2I + (2 + 12 s^2)\, a a^T.
     """
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     a = 0.5 * np.arange(1, n + 1)
 
     def fun(x: Array) -> float:
@@ -415,8 +410,8 @@ def log_sum_exp(n: int = 200, m: int = 200, mu: float = 1.0, seed: int = 3124) -
     >>> bool(np.abs(p.gradient(np.zeros(30))).max() < 1e-12), p.f_opt == p.value(np.zeros(30))
     (True, True)
     """
-    n = _check_int("n", n, 1)
-    m = _check_int("m", m, 1)
+    n = check_int("n", n, 1)
+    m = check_int("m", m, 1)
     mu = float(mu)
     if not (math.isfinite(mu) and mu > 0):
         raise ValueError(f"mu must be finite and positive, got {mu!r}")

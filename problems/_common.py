@@ -1,4 +1,5 @@
-"""Shared by the builders: reference optima computed once, and read-only cached arrays."""
+"""Shared by the builders: argument checks, reference optima computed once, and read-only
+cached arrays."""
 
 from __future__ import annotations
 
@@ -15,6 +16,18 @@ Array = NDArray[np.float64]
 
 #: The gradient norm the reference optima are computed to.
 F_OPT_GTOL = 1e-10
+
+
+def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as an int; ``ValueError`` naming it unless it is an integer (or an integral
+    float) in ``[minimum, maximum]``."""
+    integral = isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer())
+    if isinstance(value, bool) or not integral or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
+    return int(value)
 
 
 def read_only(*arrays: Any) -> None:
