@@ -188,7 +188,7 @@ def test_training_box_matrix_is_spd_on_the_fluid_cells():
     fluid = flags.ravel() == FLUID
     np.linalg.cholesky(A[fluid][:, fluid].toarray())
     inner = np.zeros_like(flags, dtype=bool)
-    inner[1:-2, 1:-1] = True  # fluid cells with no air neighbour and no wall
+    inner[2:-1, 1:-1] = True  # fluid cells with no air neighbour and no wall (air is row 0)
     assert np.allclose(np.asarray(A.sum(axis=1)).ravel()[inner.ravel()], 0)
 
 

@@ -350,21 +350,22 @@ def dcdm_loss(net_out: Tensor, b: Tensor, A_apply: Callable[[Tensor], Tensor]) -
 def box_flags(grid_shape: Sequence[int], air: bool = True) -> NDArray[np.int8]:
     """Flags of the empty box: fluid everywhere, with the top layer air when ``air``.
 
-    The "top" is the last index along axis 0 (``flags[-1] = AIR``), so the top row of a 2-D
-    grid is ``flags[-1, :]``. With ``air=False`` every cell is fluid; inside a closed box the
-    matrix is then singular (constants are in its null space).
+    The "top" is index 0 along axis 0 (``flags[0] = AIR``), the convention of the problem
+    builders (``problems.linear_systems.flags_box``), so a net trained here sees the test
+    problems the way it was trained. With ``air=False`` every cell is fluid; inside a closed
+    box the matrix is then singular (constants are in its null space).
 
     Examples
     --------
     >>> box_flags((3, 2))
-    array([[0, 0],
+    array([[2, 2],
            [0, 0],
-           [2, 2]], dtype=int8)
+           [0, 0]], dtype=int8)
     """
     shape = tuple(int(s) for s in grid_shape)
     flags = np.full(shape, FLUID, dtype=np.int8)
     if air:
-        flags[-1] = AIR
+        flags[0] = AIR
     return flags
 
 
@@ -389,9 +390,9 @@ class PoissonStencil(nn.Module):
     --------
     >>> import torch
     >>> A = PoissonStencil(box_flags((2, 2)), dtype=torch.float64)
-    >>> A(torch.tensor([[1.0, 0.0], [5.0, 5.0]], dtype=torch.float64))
-    tensor([[ 2., -1.],
-            [ 0.,  0.]], dtype=torch.float64)
+    >>> A(torch.tensor([[5.0, 5.0], [1.0, 0.0]], dtype=torch.float64))
+    tensor([[ 0.,  0.],
+            [ 2., -1.]], dtype=torch.float64)
     """
 
     def __init__(self, flags: ArrayLike, outside: str = "solid",
