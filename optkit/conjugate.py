@@ -24,7 +24,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["dcdm", "DCDMIteration", "ichol0", "lanczos_ritz", "deflated_cg"]
+__all__ = ["dcdm", "DCDMIteration", "active_unknowns", "default_model", "ichol0",
+           "lanczos_ritz", "deflated_cg"]
 
 Array = NDArray[np.float64]
 
@@ -48,12 +49,15 @@ class DCDMIteration:
     true_residual : bool
         Recompute ``r = b - A x`` every step (the reference code; one more product) instead
         of the recursion ``r -= α A q``.
+    mask : (n,) bool ndarray, optional
+        The unknowns the directions may touch; the model's output is zeroed elsewhere
+        (see :func:`active_unknowns`).
     """
 
     def __init__(self, A: spla.LinearOperator, b: Array, x0: Array,
                  model: Callable[[Array], Any], n_orth: int = 2,
-                 true_residual: bool = True) -> None:
-        self.A, self.b, self.model = A, b, model
+                 true_residual: bool = True, mask: NDArray[np.bool_] | None = None) -> None:
+        self.A, self.b, self.model, self.mask = A, b, model, mask
         self.x = np.array(x0, dtype=float)
         self.r = b - A @ self.x if np.any(self.x) else b.copy()
         self.directions: deque[tuple[Array, Array, float]] = deque(maxlen=max(n_orth, 0))
@@ -69,6 +73,8 @@ class DCDMIteration:
         Gram-Schmidt) against the stored directions."""
         norm = self.residual_norm
         q = np.asarray(self.model(self.r / norm), dtype=float).reshape(self.r.shape)
+        if self.mask is not None:
+            q = np.where(self.mask, q, 0.0)
         for p, Ap, pAp in self.directions:
             q = q - (float(q @ Ap) / pAp) * p
         return q
@@ -88,6 +94,53 @@ class DCDMIteration:
             self.directions.append((q, Aq, qAq))
 
 
+def active_unknowns(A: Any) -> NDArray[np.bool_] | None:
+    """The unknowns where ``A`` has a nonzero diagonal entry, or ``None`` when that is all of
+    them (or ``A`` is a ``LinearOperator``, whose diagonal is not known).
+
+    In a symmetric positive semidefinite matrix a zero diagonal entry means a zero row and
+    column (:math:`a_{ij}^2 \\le a_{ii} a_{jj}`): that unknown is decoupled, ``b`` is zero
+    there, and a direction's value there changes ``x`` but never the residual. :func:`dcdm`
+    zeroes the model's output on such unknowns, the solid and air cells of a full-grid Poisson
+    matrix, so the solution stays zero there, as CG's from ``x0 = 0`` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> active_unknowns(np.diag([2.0, 0.0, 1.0]))
+    array([ True, False,  True])
+    """
+    if isinstance(A, spla.LinearOperator):
+        return None
+    d = A.diagonal() if sp.issparse(A) else np.diagonal(np.asarray(A))
+    mask = np.asarray(d != 0)
+    return None if mask.all() else mask
+
+
+def default_model(grid_shape: tuple[int, ...] | None) -> Callable[[Array], Any]:
+    """The model ``dcdm`` uses when none is given: the network that ships with optkit for a
+    2-D or 3-D ``grid_shape`` (:meth:`optkit.torch.DCDMModel.pretrained`), the identity (which
+    makes DCDM conjugate gradients) when there is no grid.
+
+    Raises
+    ------
+    ImportError
+        For a grid when PyTorch is not installed.
+    """
+    if grid_shape is None:
+        return _identity
+    try:
+        from optkit.torch.dcdm_net import DCDMModel
+    except ImportError as err:
+        raise ImportError("the pretrained DCDM model needs PyTorch: pip install optkit[torch]"
+                          " (or pass a model, e.g. model=lambda r: r for plain CG)") from err
+    return DCDMModel.pretrained(grid_shape)
+
+
+def _identity(r: Array) -> Array:
+    return r
+
+
 def dcdm(
     A: Any,
     b: ArrayLike,
@@ -97,6 +150,7 @@ def dcdm(
     atol: float = 0.0,
     maxiter: int = 100,
     model: Callable[[Array], Any] | None = None,
+    grid_shape: tuple[int, ...] | None = None,
     n_orth: int = 2,
     callback: Callable[[Array], Any] | None = None,
     true_residual: bool = True,
@@ -111,7 +165,8 @@ def dcdm(
     Parameters
     ----------
     A : ndarray, sparse matrix or LinearOperator
-        Symmetric positive definite (or semidefinite with a compatible ``b``).
+        Symmetric positive definite (or semidefinite with a compatible ``b``). The model's
+        output is zeroed where ``A``'s diagonal is zero (:func:`active_unknowns`).
     b : (n,) or (n, 1) array_like
         Right-hand side.
     x0 : (n,) array_like, optional
@@ -123,8 +178,12 @@ def dcdm(
         Iteration limit (default 100, the reference's).
     model : callable, optional
         ``model(r) -> direction`` on a unit-norm residual: a trained network
-        (``optkit.torch``), any approximate inverse of ``A`` up to scale, or ``None`` for the
-        identity (then DCDM is conjugate gradients). Its output's scale does not matter.
+        (:class:`optkit.torch.DCDMModel`), any approximate inverse of ``A`` up to scale
+        (``lambda r: r`` makes DCDM conjugate gradients). Its output's scale does not matter.
+        Default: :func:`default_model` of ``grid_shape``.
+    grid_shape : tuple of int, optional
+        The 2-D or 3-D grid the unknowns live on (C order). With ``model=None`` it selects the
+        pretrained network for that grid; without it, ``model=None`` is the identity.
     n_orth : int
         How many previous directions to A-orthogonalize against (2 in the paper).
     callback : callable, optional
@@ -165,14 +224,16 @@ def dcdm(
         raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
     if int(n_orth) != n_orth or n_orth < 0:
         raise ValueError(f"n_orth must be a non-negative integer, got {n_orth!r}")
+    grid_shape = check_grid_shape(grid_shape, n)
     x0 = np.zeros(n) if x0 is None else np.asarray(x0, dtype=float).reshape(-1)
     if x0.shape != (n,):
         raise ValueError(f"x0 has {x0.size} entries, expected {n}")
     bnorm = float(np.linalg.norm(b))
     if bnorm == 0.0:
         return np.zeros(n), 0
-    model = (lambda r: r) if model is None else model
-    it = DCDMIteration(Aop, b, x0, model, n_orth=n_orth, true_residual=true_residual)
+    model = default_model(grid_shape) if model is None else model
+    it = DCDMIteration(Aop, b, x0, model, n_orth=n_orth, true_residual=true_residual,
+                       mask=active_unknowns(A))
     target = max(rtol * bnorm, atol)
     if it.residual_norm <= target:
         return it.x, 0
@@ -185,6 +246,18 @@ def dcdm(
         if it.residual_norm <= target:
             return it.x, 0
     return it.x, maxiter
+
+
+def check_grid_shape(grid_shape: Any, n: int) -> tuple[int, ...] | None:
+    """``grid_shape`` as a tuple of 2 or 3 positive ints whose product is ``n`` (or None)."""
+    if grid_shape is None:
+        return None
+    shape = tuple(grid_shape)
+    if (len(shape) not in (2, 3) or any(isinstance(s, bool) or int(s) != s or s < 1
+                                         for s in shape) or math.prod(shape) != n):
+        raise ValueError(f"grid_shape must be 2 or 3 positive integers with product {n} "
+                         f"(the number of unknowns), got {grid_shape!r}")
+    return tuple(int(s) for s in shape)
 
 
 def ichol0(A: Any) -> spla.LinearOperator:

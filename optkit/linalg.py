@@ -691,10 +691,11 @@ def _chain_up(d: NDArray[np.float64], c: NDArray[np.float64], off: NDArray[np.fl
 
 
 from optkit.conjugate import (  # noqa: E402 - the scipy.sparse.linalg-style entry points
+    active_unknowns,
     dcdm,
     deflated_cg,
     ichol0,
     lanczos_ritz,
 )
 
-__all__ += ["dcdm", "ichol0", "deflated_cg", "lanczos_ritz"]
+__all__ += ["dcdm", "active_unknowns", "ichol0", "deflated_cg", "lanczos_ritz"]

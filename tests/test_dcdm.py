@@ -172,3 +172,64 @@ def test_deflated_cg_removes_the_smallest_eigenvalues(system):
     jacobi = spla.LinearOperator(A.shape, matvec=lambda r: r / A.diagonal())
     x, info = deflated_cg(A, b, W, M=jacobi, rtol=1e-8)
     assert info == 0
+
+
+def _grid_system(obstacles=3, n=24):
+    from problems.linear_systems import poisson_flags, poisson_system
+
+    flags = poisson_flags((n, n), obstacles=obstacles, seed=3)
+    return poisson_system(flags, rhs="solution", rng=4), flags
+
+
+def test_model_output_is_zeroed_where_a_has_an_empty_row():
+    system, flags = _grid_system()
+    A, b = system.A, system.b
+    inactive = flags.ravel() != 0
+    assert inactive.any()
+    np.testing.assert_array_equal(optkit.linalg.active_unknowns(A), ~inactive)
+    assert optkit.linalg.active_unknowns(_laplacian(4)) is None
+    model = _nonlinear_model(A + sp.eye(A.shape[0]))  # nonzero on every cell
+    x, info = dcdm(A, b, model=model, maxiter=500, rtol=1e-8)
+    assert info == 0
+    assert not np.any(x[inactive])
+    np.testing.assert_allclose(x, system.x_true, atol=1e-6)
+
+
+@pytest.mark.parametrize(("option", "peer"), [("identity", None), ("ichol0", "ichol0")])
+def test_method_models_are_cg_and_ic0_pcg_on_the_fluid_block(option, peer):
+    system, flags = _grid_system()
+    fluid = np.flatnonzero(flags.ravel() == 0)
+    block = system.A[fluid][:, fluid]
+    M = None if peer is None else ichol0(block)
+    theirs = []
+    spla.cg(block, system.b[fluid], rtol=1e-6, M=M, maxiter=1000,
+            callback=lambda xk: theirs.append(np.linalg.norm(system.b[fluid] - block @ xk)))
+    res = optkit.minimize(system, method="dcdm",
+                          options={"model": option, "rtol": 1e-6, "maxiter": 1000})
+    assert res.success and res.model == option and res.nit == len(theirs)
+    np.testing.assert_allclose(res.history["grad_norm"][1:], theirs, rtol=0, atol=1e-8)
+
+
+def test_amg_model_needs_few_iterations():
+    pytest.importorskip("pyamg")
+    system, _ = _grid_system()
+    cg = optkit.minimize(system, method="dcdm", options={"model": "identity", "maxiter": 500})
+    amg = optkit.minimize(system, method="dcdm", options={"model": "amg", "maxiter": 500})
+    assert amg.success and amg.nit <= 12 < cg.nit / 3
+    np.testing.assert_allclose(amg.x, system.x_true, atol=1e-3)
+
+
+def test_model_option_errors():
+    A = _laplacian(6)
+    system = optkit.LinearSystem(A, np.ones(36))
+    res = optkit.minimize(system, method="dcdm")  # no grid: the identity
+    assert res.model == "identity"
+    with pytest.raises(ValueError, match="needs a LinearSystem with a grid_shape"):
+        optkit.minimize(system, method="dcdm", options={"model": "pretrained"})
+    with pytest.raises(ValueError, match="option 'model' must be"):
+        optkit.minimize(system, method="dcdm", options={"model": "cholesky"})
+    operator = optkit.LinearSystem(spla.aslinearoperator(A), np.ones(36))
+    with pytest.raises(ValueError, match="not a LinearOperator"):
+        optkit.minimize(operator, method="dcdm", options={"model": "ichol0"})
+    with pytest.raises(ValueError, match="grid_shape must be 2 or 3"):
+        dcdm(A, np.ones(36), grid_shape=(5, 7))

@@ -1,5 +1,5 @@
 """The DCDM network, its wrapper, loss, stencil, training data and training (spec sections 3,
-4 and the oracles 7.4, 7.5, 7.7, 7.8). No test asserts that a trained net beats CG."""
+4 and the oracles 7.4, 7.5, 7.7, 7.8), and the model that ships with optkit."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+
+import optkit
 
 torch = pytest.importorskip("torch")
 
@@ -147,6 +149,32 @@ def test_save_and_from_file_round_trip(tmp_path, monkeypatch):
     r = np.random.default_rng(0).standard_normal(240)
     np.testing.assert_array_equal(loaded(r), model(r))
     assert DCDMModel.from_file(path, device="cpu", grid_shape=(8, 8))(np.ones(64)).shape == (64,)
+
+
+@pytest.mark.parametrize(("n", "obstacles", "seed"), [(64, 6, 1), (32, 3, 0)])
+def test_shipped_2d_model_beats_ic0_pcg_on_unseen_obstacles(n, obstacles, seed):
+    from problems.linear_systems import poisson_flags, poisson_system
+
+    flags = poisson_flags((n, n), obstacles=obstacles, seed=seed)
+    system = poisson_system(flags, rhs="gaussian", rng=seed)
+    runs = {m: optkit.minimize(system, method="dcdm", options={"model": m, "maxiter": 1000})
+            for m in (None, "ichol0", "identity")}
+    ours = runs[None]
+    assert ours.model == "pretrained" and ours.success
+    assert ours.nit < runs["ichol0"].nit < runs["identity"].nit
+    assert not np.any(ours.x[flags.ravel() != FLUID])  # masked: zero off the fluid
+    assert np.linalg.norm(system.A @ ours.x - system.b) <= 1e-4 * np.linalg.norm(system.b)
+    x, info = dcdm(system.A, system.b, grid_shape=(n, n), maxiter=1000)  # the same default
+    assert info == 0
+    np.testing.assert_allclose(x, ours.x, rtol=1e-6, atol=1e-9)
+
+
+def test_shipped_model_metadata_names_its_training_command():
+    model = DCDMModel.pretrained((16, 24), device="cpu")
+    assert model.grid_shape == (16, 24) and model.net.dim == 2
+    assert model.meta["command"].startswith("python -m optkit.torch.train_dcdm --grid 64")
+    with pytest.raises(ValueError, match="2 or 3 sides"):
+        DCDMModel.pretrained((16,))
 
 
 class _Payload:
@@ -300,4 +328,7 @@ def test_command_line(tmp_path, capsys):
                  "--no-progress", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "saved" in text and "iterations to rtol 1e-4" in text
-    assert DCDMModel.from_file(out, device="cpu").grid_shape == (8, 8)
+    loaded = DCDMModel.from_file(out, device="cpu")
+    assert loaded.grid_shape == (8, 8)
+    assert loaded.meta["command"] == ("python -m optkit.torch.train_dcdm --grid 8 --samples 40 "
+                                      f"--max-steps 3 --device cpu --no-progress --out {out}")

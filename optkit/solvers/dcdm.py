@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
-from optkit.conjugate import DCDMIteration
+from optkit.conjugate import DCDMIteration, active_unknowns, default_model, ichol0
 from optkit.problem import LinearSystem
 from optkit.registry import register
 from optkit.result import Status
@@ -27,9 +29,12 @@ class DCDMOptions(Options):
     rtol: float = option(1e-4, "Stop when ‖b - Ax‖ <= max(rtol ‖b‖, atol).")
     atol: float = option(0.0, "Absolute residual tolerance.")
     model: Any = option(
-        None, "model(r) -> direction on a unit-norm residual (a trained network, any "
-              "approximate inverse up to scale); None: the identity, which makes DCDM "
-              "conjugate gradients."
+        None, "The raw search direction for a unit-norm residual: a callable model(r) (a "
+              "trained network, any approximate inverse up to scale), or 'pretrained' (the "
+              "network shipped for the system's grid_shape), 'identity' (DCDM is then "
+              "conjugate gradients), 'ichol0' (IC(0)-PCG) or 'amg' (pyamg smoothed-"
+              "aggregation PCG; both need a sparse A). None: 'pretrained' when the system "
+              "has a 2-D or 3-D grid_shape, 'identity' otherwise."
     )
     n_orth: int = option(2, "How many previous directions each new one is A-orthogonalized "
                             "against.")
@@ -41,8 +46,46 @@ class DCDMOptions(Options):
         check_option(self, "rtol", strict=False)
         check_option(self, "atol", strict=False)
         check_option(self, "n_orth", strict=False, integer=True)
-        if self.model is not None and not callable(self.model):
-            raise ValueError(f"option 'model' must be callable or None, got {self.model!r}")
+        if not (self.model is None or callable(self.model) or self.model in MODELS):
+            raise ValueError(f"option 'model' must be callable, None or one of {MODELS}, "
+                             f"got {self.model!r}")
+
+
+MODELS = ("pretrained", "identity", "ichol0", "amg")
+
+
+def resolve_model(model: Any, problem: LinearSystem) -> tuple[Callable[[Array], Any], str]:
+    """The callable for the ``model`` option on ``problem``, and its name for the result."""
+    if callable(model):
+        return model, getattr(model, "__name__", type(model).__name__)
+    if model is None:
+        model = "identity" if problem.grid_shape is None else "pretrained"
+    if model == "identity":
+        return default_model(None), model
+    if model == "pretrained":
+        if problem.grid_shape is None:
+            raise ValueError("model='pretrained' needs a LinearSystem with a grid_shape")
+        return default_model(problem.grid_shape), model
+    if not (sp.issparse(problem.A) or isinstance(problem.A, np.ndarray)):
+        raise ValueError(f"model={model!r} needs A as a matrix, not a LinearOperator")
+    A = sp.csr_matrix(problem.A)
+    active = active_unknowns(A)
+    cells = np.arange(A.shape[0]) if active is None else np.flatnonzero(active)
+    block = A[cells][:, cells]
+    if model == "ichol0":
+        inner = ichol0(block).matvec
+    else:
+        import pyamg
+
+        inner = pyamg.smoothed_aggregation_solver(block.tocsr()).aspreconditioner(cycle="V")
+        inner = inner.matvec
+
+    def preconditioner(r: Array) -> Array:
+        out = np.zeros_like(r)
+        out[cells] = inner(r[cells])
+        return out
+
+    return preconditioner, model
 
 
 @dataclass(frozen=True)
@@ -57,7 +100,10 @@ class DCDMState(State):
 
 
 @register("dcdm", options=DCDMOptions, accepts=(LinearSystem,), needs=(), uses=(),
-          tol=("rtol",), flagship=(), peers=())
+          tol=("rtol",), flagship=("poisson-2d-obstacles",), peers=(),
+          tour_runs={"DCDM (pretrained network)": ("dcdm", {"maxiter": 1000}),
+                     "CG": ("dcdm", {"model": "identity", "maxiter": 1000}),
+                     "IC(0)-PCG": ("dcdm", {"model": "ichol0", "maxiter": 1000})})
 class DCDM(Solver):
     r"""The deep conjugate direction method (Kaneda et al., ICML 2023) on ``A x = b``.
 
@@ -65,7 +111,12 @@ class DCDM(Solver):
     directions, then :math:`x \leftarrow x + \alpha q` with
     :math:`\alpha = q^\top r / q^\top A q` (see :func:`optkit.linalg.dcdm`). ``fun`` is the
     energy ``½ xᵀAx - bᵀx``; the history adds ``relative_residual`` and, when the system
-    knows ``x_true``, ``error_A = ‖x - x*‖_A``, which never increases.
+    knows ``x_true``, ``error_A = ‖x - x*‖_A``, which never increases. The model's output is
+    zeroed where ``A``'s diagonal is zero (the solid and air cells of a full-grid Poisson
+    matrix). By default a system with a ``grid_shape`` gets the network that ships with optkit
+    (:meth:`optkit.torch.DCDMModel.pretrained`); the ``model`` option also gives the baselines
+    in the same iteration: ``"identity"`` (CG), ``"ichol0"`` (IC(0)-PCG), ``"amg"`` (pyamg
+    PCG). The result's ``model`` names the model used.
 
     Status codes: 0 (``rtol``), 1, 2 (breakdown: ``qᵀAq <= 0``), 3, 4, 99.
 
@@ -79,9 +130,10 @@ class DCDM(Solver):
         opts = self.options
         self.A = spla.aslinearoperator(problem.A)
         x0 = np.zeros(problem.n) if x0 is None else x0
-        model = opts.model if opts.model is not None else (lambda r: r)
+        model, self.model_name = resolve_model(opts.model, problem)
         self.it = DCDMIteration(self.A, problem.b, x0, model, n_orth=opts.n_orth,
-                                true_residual=opts.true_residual)
+                                true_residual=opts.true_residual,
+                                mask=active_unknowns(problem.A))
         self.bnorm = float(np.linalg.norm(problem.b))
         return self._state(problem)
 
@@ -109,4 +161,5 @@ class DCDM(Solver):
         return state.grad_norm <= target, Status.SUCCESS
 
     def postprocess(self, problem: LinearSystem, state: DCDMState, status: Status) -> dict:
-        return {"x": state.x, "fun": problem.objective(state.x), "jac": state.grad}
+        return {"x": state.x, "fun": problem.objective(state.x), "jac": state.grad,
+                "model": self.model_name}

@@ -16,6 +16,7 @@ matrix has ``prod(grid)`` rows and acts on images of the grid's shape (C order).
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 import os
 import tempfile
@@ -293,6 +294,40 @@ class DCDMModel:
         net.load_state_dict(payload["state_dict"])
         grid = meta["train_grid"] if grid_shape is None else grid_shape
         return cls(net, grid, device=dev, meta=meta)
+
+    @classmethod
+    def pretrained(cls, grid_shape: Sequence[int], device: str | torch.device = "auto"
+                   ) -> DCDMModel:
+        """The model that ships with optkit, for vectors on ``grid_shape``.
+
+        One network per dimension, trained on the CPU by the command in its metadata
+        (``meta["command"]``; see :mod:`optkit.torch.train_dcdm`): in 2-D on the 64 x 64 box
+        with the top row air, in 3-D on the 32³ box. The networks are fully convolutional, so
+        they apply to other grids and to grids with obstacles; they were never trained on
+        obstacles.
+
+        Parameters
+        ----------
+        grid_shape : sequence of 2 or 3 int
+            The grid of the vectors it will be called on.
+        device : {"auto", "cpu", "cuda"} or torch.device
+
+        Returns
+        -------
+        DCDMModel
+
+        Examples
+        --------
+        >>> model = DCDMModel.pretrained((64, 64), device="cpu")
+        >>> model.meta["train_grid"], model.net.levels
+        ([64, 64], 1)
+        """
+        dim = len(tuple(grid_shape))
+        if dim not in (2, 3):
+            raise ValueError(f"grid_shape must have 2 or 3 sides, got {grid_shape!r}")
+        resource = importlib.resources.files("optkit.torch") / "models" / f"dcdm_{dim}d.pt"
+        with importlib.resources.as_file(resource) as path:
+            return cls.from_file(path, device=device, grid_shape=grid_shape)
 
     def __repr__(self) -> str:
         return (f"DCDMModel(dim={self.net.dim}, levels={self.net.levels}, "

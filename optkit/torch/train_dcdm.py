@@ -18,6 +18,7 @@ import argparse
 import copy
 import math
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -344,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-eval", action="store_true",
                         help="skip the DCDM-vs-CG iteration count after training")
     parser.add_argument("--out", required=True, help="where to save the model (.pt)")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -352,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         samples=args.samples, batch=args.batch, lr=args.lr, seed=args.seed,
                         device=args.device, checkpoint_dir=args.checkpoint_dir,
                         progress=not args.no_progress, max_steps=args.max_steps)
+    model.meta["command"] = shlex.join(["python", "-m", "optkit.torch.train_dcdm", *argv])
     out = Path(args.out)
     if str(out.parent):
         out.parent.mkdir(parents=True, exist_ok=True)
