@@ -701,3 +701,35 @@ class ReLUTrainingProblem:
     def d(self) -> int:
         """Number of features."""
         return self.X.shape[1]
+
+    @property
+    def x0(self) -> Array:
+        """The empty network (no neuron), whose objective is the loss of predicting 0."""
+        return np.zeros(0)
+
+    def pack(self, U: ArrayLike, alpha: ArrayLike) -> Array:
+        """A network ``ŷ = Σ_j (X u_j)_+ α_j`` as one vector: the rows ``[u_j, α_j]`` of a
+        ``(m, d + 1)`` array, flattened (the ``x`` of the ``convex-relu-*`` methods)."""
+        U = np.asarray(U, dtype=float).reshape(-1, self.d)
+        alpha = np.asarray(alpha, dtype=float).reshape(-1)
+        if alpha.shape[0] != U.shape[0]:
+            raise ValueError(f"U has {U.shape[0]} neurons but alpha has {alpha.shape[0]}")
+        return np.column_stack([U, alpha]).reshape(-1)
+
+    def unpack(self, x: ArrayLike) -> tuple[Array, Array]:
+        """The hidden weights ``U`` (``(m, d)``) and output weights ``alpha`` (``(m,)``) of a
+        packed network (:meth:`pack`)."""
+        x = np.asarray(x, dtype=float).reshape(-1)
+        if x.size % (self.d + 1):
+            raise ValueError(f"a packed network has a multiple of d + 1 = {self.d + 1} "
+                             f"entries, got {x.size}")
+        rows = x.reshape(-1, self.d + 1)
+        return rows[:, :-1], rows[:, -1]
+
+    def objective(self, x: ArrayLike) -> float:
+        """The network's training objective (2.1), ``ℓ(ŷ(X), y) + (β/2) Σ_j (‖u_j‖² + α_j²)``,
+        for a packed network ``x``."""
+        from optkit.convex_relu.model import network_objective
+
+        U, alpha = self.unpack(x)
+        return network_objective(self.X, self.y, U, alpha, self.beta, self.loss)

@@ -47,10 +47,18 @@ def tiny_linear_system() -> optkit.LinearSystem:
     return optkit.LinearSystem(A, A @ x_true, x_true=x_true, name="tiny-poisson")
 
 
+def tiny_relu_training() -> optkit.ReLUTrainingProblem:
+    """Squared-loss training of a two-layer ReLU network on 16 samples of 3 features."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((16, 3))
+    return optkit.ReLUTrainingProblem(X, np.tanh(X @ [1.0, -2.0, 0.5]), beta=0.1,
+                                      name="tiny-relu")
+
+
 #: A tiny instance of each problem kind. A method issue that adds a kind adds its builder here,
 #: so the contract tests run every registered method.
 TINY = {optkit.Problem: tiny_smooth, optkit.QuadraticProblem: tiny_quadratic,
-        optkit.LinearSystem: tiny_linear_system}
+        optkit.LinearSystem: tiny_linear_system, optkit.ReLUTrainingProblem: tiny_relu_training}
 
 
 def tiny_problem_for(info) -> object:
