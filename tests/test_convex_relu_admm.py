@@ -256,3 +256,36 @@ def test_bad_input():
             optkit.minimize(problem, method="convex-relu-admm", options=options)
     with pytest.raises(ValueError, match="eps"):
         optkit.minimize(problem, method="convex-relu-cvxpy", options={"eps": -1.0})
+
+
+def test_over_relaxation_and_residual_balancing_reach_the_same_optimum(oracle):
+    problem, D, _, _, _, value = oracle
+    runs = {}
+    for name, extra in (("relaxed", {"relaxation": 1.6}),
+                        ("bad rho", {"rho": 30.0}),
+                        ("bad rho, balanced", {"rho": 30.0, "rho_update": "balance"})):
+        runs[name] = optkit.minimize(problem, method="convex-relu-admm",
+                                     options={"patterns": D, "maxiter": 1500, "tol": 1e-9,
+                                              **extra})
+    gap = {k: abs(r.convex_objective - value) / value for k, r in runs.items()}
+    assert gap["relaxed"] < 1e-4
+    assert gap["bad rho, balanced"] < 1e-2 < 0.5 < gap["bad rho"]
+    assert runs["bad rho, balanced"].rho < 30.0 == runs["bad rho"].rho
+
+
+def test_set_rho_rescales_the_duals_and_keeps_the_fixed_point(oracle):
+    problem, D, *_ = oracle
+    admm = ADMM(problem.X, problem.y, D, beta=0.1, rho=0.1)
+    for _ in range(3000):
+        admm.step()
+    V, W = admm.weights()
+    lam_scaled = admm.rho * admm.lam  # the unscaled dual does not depend on rho
+    admm.set_rho(0.4)
+    np.testing.assert_allclose(admm.rho * admm.lam, lam_scaled)
+    admm.step()
+    V2, W2 = admm.weights()
+    assert np.abs(V2 - V).max() < 1e-3 and np.abs(W2 - W).max() < 1e-3
+    r = np.random.default_rng(0).standard_normal((2, 20, 5))
+    A = admm_matrix(problem.X, D, 0.4)  # the factorization follows rho
+    np.testing.assert_allclose(admm.solve_u(r).ravel(), np.linalg.solve(A, r.ravel()),
+                               rtol=1e-9, atol=1e-11)

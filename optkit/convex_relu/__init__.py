@@ -11,6 +11,7 @@ evaluate adversarial robustness (:mod:`~optkit.convex_relu.attacks`). The method
 """
 
 from optkit.convex_relu.attacks import ATTACKS, attack_accuracy, fgsm, input_gradient, pgd
+from optkit.convex_relu.cvx import solve_cvxpy
 from optkit.convex_relu.model import (
     LOSSES,
     cone_violation,
@@ -23,7 +24,6 @@ from optkit.convex_relu.model import (
     recover_weights,
     relu_outputs,
 )
-from optkit.convex_relu.cvx import solve_cvxpy
 from optkit.convex_relu.patterns import robust_patterns, sample_patterns
 
 __all__ = [

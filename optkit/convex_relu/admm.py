@@ -71,7 +71,7 @@ def group_prox(Q: Any, tau: float) -> Any:
     """
     norms = (Q * Q).sum(-1, keepdims=True) ** 0.5
     scale = 1.0 - tau / (norms + (norms == 0))  # no division by zero; those rows shrink to 0
-    return Q * (scale * (scale > 0))
+    return Q * scale.clip(min=0.0)
 
 
 def admm_matrix(X: ArrayLike, D: ArrayLike, rho: float) -> Array:
@@ -221,6 +221,14 @@ class ADMM:
         The ``dP`` above which ``"auto"`` switches to conjugate gradients.
     cg_tol : float
         Relative residual of the CG solves.
+    relaxation : float
+        Over-relaxation ``α`` (Boyd et al., section 3.4.3): the v-, s- and dual steps use
+        ``α u + (1 - α) v`` and ``α G u + (1 - α) s``; 1 is plain ADMM, 1.5 to 1.8 is often
+        faster.
+    balance : bool
+        Residual balancing of ``rho`` every ``balance_every`` iterations (:meth:`set_rho`
+        refactorizes the ``dP x dP`` system).
+    balance_every : int
     """
 
     def __init__(self, X: ArrayLike, y: ArrayLike, D: ArrayLike, beta: float, rho: float,
@@ -228,7 +236,8 @@ class ADMM:
                  u_steps: int = 3, rbcd: dict[str, float] | None = None,
                  rng: np.random.Generator | None = None, backend: str = "numpy",
                  device: str = "auto", dtype: str = "float64", u_system: str = "auto",
-                 max_factor: int = 10_000, cg_tol: float = 1e-10) -> None:
+                 max_factor: int = 10_000, cg_tol: float = 1e-10, relaxation: float = 1.0,
+                 balance: bool = False, balance_every: int = 10) -> None:
         if loss not in ("squared", "bce"):
             raise ValueError(f"ADMM handles the squared and bce losses, got {loss!r}; "
                              "use method='convex-relu-cvxpy' for the hinge loss")
@@ -239,6 +248,8 @@ class ADMM:
         self.ops = ops = _NumpyOps() if backend == "numpy" else _TorchOps(device, dtype)
         self.loss, self.u_solver, self.u_steps = loss, u_solver, int(u_steps)
         self.beta, self.rho, self.eta = float(beta), float(rho), float(dual_step)
+        self.relaxation, self.balance = float(relaxation), bool(balance)
+        self.balance_every, self.iteration = int(balance_every), 0
         self.rng = np.random.default_rng() if rng is None else rng
         self.rbcd = {"block": 1, "step0": 2e-4, "thresh": 1.3e-3, "decay": 0.96,
                      "max_steps": 1000, **(rbcd or {})}
@@ -252,31 +263,49 @@ class ADMM:
         self.XtX = self.X.T @ self.X
         # the p-system, one d x d factorization
         self.Lp = ops.cholesky(ops.asarray(np.eye(d)) + self.XtX)
-        use_cg = u_system == "cg" or (u_system == "auto" and backend == "torch"
-                                      and d * P > max_factor)
+        self.use_cg = u_system == "cg" or (u_system == "auto" and backend == "torch"
+                                           and d * P > max_factor)
         self.cg_tol = float(cg_tol)
-        if use_cg:
-            self.Lq = None
-            self.q_diag = (1.0 + (self.X * self.X).sum(0)[None, :]
-                           + (2.0 / self.rho) * self.Dm.T @ (self.X * self.X))  # (P, d)
+        if self.use_cg:
+            self.sq_diag = self.Dm.T @ (self.X * self.X)  # diag of K as (P, d)
             self.q_prev = ops.zeros(P, d)
             self.cg_iterations = 0
         else:
             Fv = (self.Dm[:, :, None] * self.X[:, None, :]).reshape(n, P * d)
-            M = (2.0 / self.rho) * (Fv.T @ Fv)
+            self.K = Fv.T @ Fv
+            self.IB = ops.zeros(P * d, P * d)  # I + blkdiag(XᵀX)
             for h in range(P):
                 sl = slice(h * d, (h + 1) * d)
-                M[sl, sl] += self.XtX
-            M += ops.asarray(np.eye(P * d))
-            self.Lq = ops.cholesky(M)
+                self.IB[sl, sl] = self.XtX
+            self.IB += ops.asarray(np.eye(P * d))
+        self._factor()
         self.u = ops.zeros(2, P, d)
         self.v = ops.zeros(2, P, d)
         self.lam = ops.zeros(2, P, d)
         self.s = ops.zeros(2, P, n)
         self.nu = ops.zeros(2, P, n)
         self.Gu = ops.zeros(2, P, n)
+        self.Gts = ops.zeros(2, P, d)  # Gᵀ s and Gᵀ ν, kept up to date
+        self.Gtn = ops.zeros(2, P, d)
         self.r_pri = self.r_dual = math.inf
         self.inner_steps = 0
+
+    def _factor(self) -> None:
+        """Factorize (or, for CG, precondition) the q-system for the current ``rho``."""
+        if self.use_cg:
+            self.Lq = None
+            self.q_diag = 1.0 + (self.X * self.X).sum(0)[None, :] + (2.0 / self.rho) * self.sq_diag
+        else:
+            self.Lq = self.ops.cholesky(self.IB + (2.0 / self.rho) * self.K)
+
+    def set_rho(self, rho: float) -> None:
+        """Change the penalty: rescale the scaled duals and refactorize (``O((dP)³)``)."""
+        ratio = self.rho / rho
+        self.lam = self.lam * ratio
+        self.nu = self.nu * ratio
+        self.Gtn = self.Gtn * ratio
+        self.rho = float(rho)
+        self._factor()
 
     # -- the linear maps ------------------------------------------------------------------------
 
@@ -291,11 +320,13 @@ class ADMM:
 
     def G(self, u: Any) -> Any:
         """``G u``: block ``h`` of each half is ``(2d_h - 1) ⊙ X u_h``; shape ``(2, P, n)``."""
-        return self.E.T[None] * self.ops.einsum("kpd,nd->kpn", u, self.X)
+        P, n = self.P, self.n
+        return self.E.T[None] * (u.reshape(2 * P, self.d) @ self.X.T).reshape(2, P, n)
 
     def Gt(self, r: Any) -> Any:
         """``Gᵀ r`` for ``r`` of shape ``(2, P, n)``; shape ``(2, P, d)``."""
-        return (self.E.T[None] * r) @ self.X
+        return ((self.E.T[None] * r).reshape(2 * self.P, self.n) @ self.X).reshape(
+            2, self.P, self.d)
 
     def _stack(self, a: Any, b: Any) -> Any:
         if isinstance(a, np.ndarray):
@@ -360,7 +391,8 @@ class ADMM:
         """One ADMM iteration; updates the iterates and ``r_pri``, ``r_dual``."""
         rho, eta = self.rho, self.eta
         v_old, s_old = self.v, self.s
-        base = self.v - self.lam + self.Gt(self.s - self.nu)
+        Gts_old = self.Gts
+        base = self.v - self.lam + self.Gts - self.Gtn
         if self.loss == "squared":
             self.u = self.solve_u(self.Ft(self.y) / rho + base)
             self.inner_steps = 1
@@ -374,14 +406,35 @@ class ADMM:
         else:
             self.u = self._rbcd()
         Gu = self.G(self.u)
-        self.v = group_prox(self.u + self.lam, self.beta / rho)
-        self.s = self.ops.relu(Gu + self.nu)
-        self.lam = self.lam + eta * (self.u - self.v)
-        self.nu = self.nu + eta * (Gu - self.s)
+        a = self.relaxation
+        u_hat = self.u if a == 1.0 else a * self.u + (1.0 - a) * v_old
+        Gu_hat = Gu if a == 1.0 else a * Gu + (1.0 - a) * s_old
+        GtGu = self.u @ self.XtX  # Gᵀ G u: G_hᵀ G_h = XᵀX
+        GtGu_hat = GtGu if a == 1.0 else a * GtGu + (1.0 - a) * Gts_old
+        self.v = group_prox(u_hat + self.lam, self.beta / rho)
+        self.s = self.ops.relu(Gu_hat + self.nu)
+        self.Gts = self.Gt(self.s)  # the one Gᵀ product of an iteration
+        self.lam = self.lam + eta * (u_hat - self.v)
+        self.nu = self.nu + eta * (Gu_hat - self.s)
+        self.Gtn = self.Gtn + eta * (GtGu_hat - self.Gts)
         self.Gu = Gu
         sq = self._sq
         self.r_pri = math.sqrt(sq(self.u - self.v) + sq(Gu - self.s))
-        self.r_dual = rho * math.sqrt(sq(self.v - v_old) + sq(self.Gt(self.s - s_old)))
+        self.r_dual = rho * math.sqrt(sq(self.v - v_old) + sq(self.Gts - Gts_old))
+        self.iteration += 1
+        if self.balance and self.iteration % self.balance_every == 0:
+            self._balance()
+
+    def _balance(self) -> None:
+        """Residual balancing (Boyd et al., section 3.4.1) on the relative residuals: scale
+        ``rho`` by 2 when one is 10 times the other."""
+        sq = self._sq
+        pri = self.r_pri / max(1e-300, math.sqrt(sq(self.u)), math.sqrt(sq(self.v)))
+        dual = self.r_dual / max(1e-300, self.rho * math.sqrt(sq(self.lam) + sq(self.Gtn)))
+        if pri > 10.0 * dual:
+            self.set_rho(2.0 * self.rho)
+        elif dual > 10.0 * pri:
+            self.set_rho(0.5 * self.rho)
 
     def _sq(self, a: Any) -> float:
         return self.ops.scalar((a * a).sum())
@@ -391,7 +444,7 @@ class ADMM:
         the size of the iterates and of the scaled duals."""
         sq, rho = self._sq, self.rho
         pri = tol * max(1.0, math.sqrt(sq(self.u)), math.sqrt(sq(self.v)))
-        dual = tol * max(1.0, rho * math.sqrt(sq(self.lam) + sq(self.Gt(self.nu))))
+        dual = tol * max(1.0, rho * math.sqrt(sq(self.lam) + sq(self.Gtn)))
         return self.r_pri <= pri and self.r_dual <= dual
 
     # -- RBCD for the u-step (Algorithm 3.2) ------------------------------------------------------
@@ -401,7 +454,7 @@ class ADMM:
         ops, rho, cfg = self.ops, self.rho, self.rbcd
         u = self.u.clone() if not isinstance(self.u, np.ndarray) else self.u.copy()
         shift = self.lam - self.v  # u - v + λ = u + shift
-        target = self.Gt(self.s - self.nu)  # the s̃, t̃ of the spec
+        target = self.Gts - self.Gtn  # Gᵀ(s - ν): the s̃, t̃ of the spec
         yhat = self.F(u)
         block = max(1, min(int(cfg["block"]), self.P))
         window = math.ceil(8 * math.sqrt(self.P / block))

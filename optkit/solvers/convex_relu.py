@@ -120,6 +120,12 @@ class ADMMOptions(PatternOptions):
                              "runs, ρ >> β can be 10x slower (see the method's docs page).")
     dual_step: float = option(1.0, "Dual step η on the scaled duals (1: textbook ADMM; the "
                                    "paper's γ_a is η·ρ).")
+    relaxation: float = option(1.0, "Over-relaxation α in (0, 2) (Boyd et al. 3.4.3): 1 is "
+                                    "the paper's ADMM; 1.5-1.8 is often faster.")
+    rho_update: str = option("fixed", "'fixed' (the paper) or 'balance': residual balancing "
+                                      "(ρ doubled or halved every 10 iterations when one "
+                                      "relative residual is 10x the other; each change "
+                                      "refactorizes the dP x dP system).")
     tol: float = option(1e-4, "Stop when the primal and dual residuals are below tol "
                               "relative to the iterates (Boyd et al., section 3.3).")
     u_solver: str = option("mm", "Inexact u-step for the bce loss: 'mm' (majorize-minimize "
@@ -139,10 +145,12 @@ class ADMMOptions(PatternOptions):
         super().__post_init__()
         check_option(self, "rho")
         check_option(self, "dual_step", high=2.0, strict=True)
-        check_option(self, "tol")
+        check_option(self, "tol", strict=False)
+        check_option(self, "relaxation", high=2.0, strict=True)
         check_option(self, "u_steps", low=1, strict=False, integer=True)
         check_option(self, "max_factor", low=1, strict=False, integer=True)
         for name, allowed in (("u_solver", ("mm", "rbcd")), ("dtype", ("float64", "float32")),
+                              ("rho_update", ("fixed", "balance")),
                               ("u_system", ("auto", "cholesky", "cg"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"option {name!r} must be one of {allowed}, got "
@@ -152,7 +160,13 @@ class ADMMOptions(PatternOptions):
 
 
 @register("convex-relu-admm", options=ADMMOptions, accepts=(ReLUTrainingProblem,), needs=(),
-          uses=(), tol=("tol",), backends=("numpy", "torch"), flagship=(), peers=())
+          uses=(), tol=("tol",), backends=("numpy", "torch"), flagship=("relu-synthetic",),
+          peers=(), tour_runs={
+              "ADMM (ρ = 0.1)": ("convex-relu-admm", {"maxiter": 3000, "tol": 1e-6}),
+              "ADMM, over-relaxed (α = 1.6)": ("convex-relu-admm",
+                                               {"maxiter": 3000, "tol": 1e-6,
+                                                "relaxation": 1.6}),
+              "cvxpy (CLARABEL)": ("convex-relu-cvxpy", {})})
 class ConvexReLUADMM(Solver):
     r"""ADMM on the convex program of a two-layer ReLU network (Bai, Gautam and Sojoudi,
     SIMODS 2023, Algorithms 2.1, 3.1 and 3.2).
@@ -184,7 +198,8 @@ class ConvexReLUADMM(Solver):
                          dual_step=opts.dual_step, loss=problem.loss, u_solver=opts.u_solver,
                          u_steps=opts.u_steps, rbcd=opts.rbcd, rng=self.rng,
                          backend=self.backend, device=opts.device, dtype=opts.dtype,
-                         u_system=opts.u_system, max_factor=opts.max_factor)
+                         u_system=opts.u_system, max_factor=opts.max_factor,
+                         relaxation=opts.relaxation, balance=opts.rho_update == "balance")
         return self._state(problem)
 
     def _state(self, problem: ReLUTrainingProblem) -> ConvexReLUState:
@@ -203,7 +218,7 @@ class ConvexReLUADMM(Solver):
     def postprocess(self, problem: ReLUTrainingProblem, state: ConvexReLUState,
                     status: Status) -> dict[str, Any]:
         V, W = self.admm.weights()
-        return _result(problem, state, self.D, self.gates, V, W)
+        return {**_result(problem, state, self.D, self.gates, V, W), "rho": self.admm.rho}
 
 
 @dataclass(frozen=True, kw_only=True)
