@@ -25,6 +25,22 @@ _discover()
 
 __version__ = "0.1.0.dev0"
 
+#: Imported on first use: scikit-learn (and the pandas it loads) would double the time of
+#: ``import optkit`` (PEP 562).
+_LAZY = {"ConvexReLUClassifier": "optkit.estimators", "ConvexReLURegressor": "optkit.estimators"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'optkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
     "minimize",
     "methods",
@@ -39,6 +55,8 @@ __all__ = [
     "BilevelProblem",
     "LinearSystem",
     "ReLUTrainingProblem",
+    "ConvexReLUClassifier",
+    "ConvexReLURegressor",
     "History",
     "Status",
     "Solver",

@@ -13,6 +13,7 @@ Both are re-exported by :mod:`optkit.linalg`.
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 from collections import deque
 from collections.abc import Callable
@@ -24,7 +25,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["dcdm", "DCDMIteration", "active_unknowns", "default_model", "ichol0",
+__all__ = ["dcdm", "DCDMIteration", "active_unknowns", "default_model", "pretrained_dims", "ichol0",
            "lanczos_ritz", "deflated_cg"]
 
 Array = NDArray[np.float64]
@@ -117,17 +118,25 @@ def active_unknowns(A: Any) -> NDArray[np.bool_] | None:
     return None if mask.all() else mask
 
 
+def pretrained_dims() -> tuple[int, ...]:
+    """The grid dimensions (2, 3) for which a trained DCDM network ships with optkit (files
+    ``optkit/torch/models/dcdm_<dim>d.pt``; looking does not import torch)."""
+    folder = importlib.resources.files("optkit") / "torch" / "models"
+    return tuple(dim for dim in (2, 3) if (folder / f"dcdm_{dim}d.pt").is_file())
+
+
 def default_model(grid_shape: tuple[int, ...] | None) -> Callable[[Array], Any]:
-    """The model ``dcdm`` uses when none is given: the network that ships with optkit for a
-    2-D or 3-D ``grid_shape`` (:meth:`optkit.torch.DCDMModel.pretrained`), the identity (which
-    makes DCDM conjugate gradients) when there is no grid.
+    """The model ``dcdm`` uses when none is given: the network that ships with optkit for the
+    dimension of ``grid_shape`` (:meth:`optkit.torch.DCDMModel.pretrained`), or the identity
+    (which makes DCDM conjugate gradients) when there is no grid or no network for its
+    dimension (:func:`pretrained_dims`).
 
     Raises
     ------
     ImportError
-        For a grid when PyTorch is not installed.
+        For a grid with a shipped network when PyTorch is not installed.
     """
-    if grid_shape is None:
+    if grid_shape is None or len(grid_shape) not in pretrained_dims():
         return _identity
     try:
         from optkit.torch.dcdm_net import DCDMModel
@@ -183,7 +192,8 @@ def dcdm(
         Default: :func:`default_model` of ``grid_shape``.
     grid_shape : tuple of int, optional
         The 2-D or 3-D grid the unknowns live on (C order). With ``model=None`` it selects the
-        pretrained network for that grid; without it, ``model=None`` is the identity.
+        pretrained network for that grid's dimension (:func:`default_model`); without it,
+        ``model=None`` is the identity.
     n_orth : int
         How many previous directions to A-orthogonalize against (2 in the paper).
     callback : callable, optional

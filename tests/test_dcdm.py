@@ -224,7 +224,7 @@ def test_model_option_errors():
     system = optkit.LinearSystem(A, np.ones(36))
     res = optkit.minimize(system, method="dcdm")  # no grid: the identity
     assert res.model == "identity"
-    with pytest.raises(ValueError, match="needs a LinearSystem with a grid_shape"):
+    with pytest.raises(ValueError, match="needs a LinearSystem whose grid_shape"):
         optkit.minimize(system, method="dcdm", options={"model": "pretrained"})
     with pytest.raises(ValueError, match="option 'model' must be"):
         optkit.minimize(system, method="dcdm", options={"model": "cholesky"})

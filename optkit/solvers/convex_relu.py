@@ -89,9 +89,10 @@ class ConvexReLUState(State):
 
 
 def _state(problem: ReLUTrainingProblem, D: NDArray[np.bool_], V: Array, W: Array,
-           **extra: Any) -> ConvexReLUState:
-    """The state of a convex iterate ``(V, W)``: its recovered network and objectives."""
-    U, alpha = recover_weights(V, W)
+           rtol: float = 1e-10, **extra: Any) -> ConvexReLUState:
+    """The state of a convex iterate ``(V, W)``: its recovered network (blocks below ``rtol``
+    times the largest dropped) and objectives."""
+    U, alpha = recover_weights(V, W, rtol)
     x = problem.pack(U, alpha)
     accuracy = math.nan
     if problem.X_test is not None:
@@ -253,7 +254,9 @@ class ConvexReLUCvxpy(Solver):
     the reference the other ``convex-relu-*`` methods are checked against, and the only one
     for the hinge loss and for adversarial training.
 
-    One iteration: sample the patterns, solve, recover the network. ``x``/``fun`` are the
+    One iteration: sample the patterns, solve, recover the network (blocks smaller than
+    ``1e-6`` times the largest are dropped: interior-point solutions carry ~1e-9 noise in
+    every block). ``x``/``fun`` are the
     network and its objective (2.1) (for ``eps > 0`` the objective on the clean data); the
     history has the same columns as ``convex-relu-admm``'s.
 
@@ -277,7 +280,7 @@ class ConvexReLUCvxpy(Solver):
                               eps=opts.eps, fixed_columns=opts.fixed_columns,
                               solver=opts.solver, **(opts.solver_options or {}))
         self.seconds = time.perf_counter() - tic
-        state = _state(problem, D, V, W)
+        state = _state(problem, D, V, W, rtol=1e-6)  # interior-point noise is ~1e-9
         self.final = (D, gates, V, W)
         stop = driver.observe(state)
         if stop is Status.NONFINITE:

@@ -12,7 +12,13 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
-from optkit.conjugate import DCDMIteration, active_unknowns, default_model, ichol0
+from optkit.conjugate import (
+    DCDMIteration,
+    active_unknowns,
+    default_model,
+    ichol0,
+    pretrained_dims,
+)
 from optkit.problem import LinearSystem
 from optkit.registry import register
 from optkit.result import Status
@@ -31,10 +37,10 @@ class DCDMOptions(Options):
     model: Any = option(
         None, "The raw search direction for a unit-norm residual: a callable model(r) (a "
               "trained network, any approximate inverse up to scale), or 'pretrained' (the "
-              "network shipped for the system's grid_shape), 'identity' (DCDM is then "
-              "conjugate gradients), 'ichol0' (IC(0)-PCG) or 'amg' (pyamg smoothed-"
-              "aggregation PCG; both need a sparse A). None: 'pretrained' when the system "
-              "has a 2-D or 3-D grid_shape, 'identity' otherwise."
+              "network shipped for the dimension of the system's grid_shape), 'identity' "
+              "(DCDM is then conjugate gradients), 'ichol0' (IC(0)-PCG) or 'amg' (pyamg smoothed-"
+              "aggregation PCG; both need a sparse A). None: 'pretrained' when a network "
+              "ships for the dimension of the system's grid_shape, 'identity' otherwise."
     )
     n_orth: int = option(2, "How many previous directions each new one is A-orthogonalized "
                             "against.")
@@ -58,14 +64,16 @@ def resolve_model(model: Any, problem: LinearSystem) -> tuple[Callable[[Array], 
     """The callable for the ``model`` option on ``problem``, and its name for the result."""
     if callable(model):
         return model, getattr(model, "__name__", type(model).__name__)
+    grid = problem.grid_shape
     if model is None:
-        model = "identity" if problem.grid_shape is None else "pretrained"
+        model = "pretrained" if grid is not None and len(grid) in pretrained_dims() else "identity"
     if model == "identity":
         return default_model(None), model
     if model == "pretrained":
-        if problem.grid_shape is None:
-            raise ValueError("model='pretrained' needs a LinearSystem with a grid_shape")
-        return default_model(problem.grid_shape), model
+        if grid is None or len(grid) not in pretrained_dims():
+            raise ValueError(f"model='pretrained' needs a LinearSystem whose grid_shape has "
+                             f"a dimension in {pretrained_dims()}, got {grid}")
+        return default_model(grid), model
     if not (sp.issparse(problem.A) or isinstance(problem.A, np.ndarray)):
         raise ValueError(f"model={model!r} needs A as a matrix, not a LinearOperator")
     A = sp.csr_matrix(problem.A)
