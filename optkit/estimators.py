@@ -336,7 +336,7 @@ _ATTRIBUTES_DOC = """\
         objective, residuals, ...).
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+    feature_names_in_ : ndarray of str, shape (``n_features_in_``,)
         Names of the features, when ``X`` has string column names (a DataFrame).
 """
 
@@ -358,9 +358,9 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels.
-    hidden_weights_ : ndarray of shape (n_neurons_, n_features_in_ + fit_intercept)
+    hidden_weights_ : ndarray of shape (``n_neurons_``, ``n_features_in_ + fit_intercept``)
         Hidden weights ``u_j`` (rows); with ``fit_intercept`` the last column is the bias.
-    output_weights_ : ndarray of shape (n_neurons_,) or (n_neurons_, n_classes)
+    output_weights_ : ndarray of shape (``n_neurons_``,) or (``n_neurons_``, n_classes)
         Output weights ``α_j``. With more than two classes, column ``k`` is the network of
         class ``k`` against the rest (zero on the other classes' neurons).
 {attributes}
@@ -560,9 +560,9 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
 {parameters}
     Attributes
     ----------
-    hidden_weights_ : ndarray of shape (n_neurons_, n_features_in_ + fit_intercept)
+    hidden_weights_ : ndarray of shape (``n_neurons_``, ``n_features_in_ + fit_intercept``)
         Hidden weights ``u_j`` (rows); with ``fit_intercept`` the last column is the bias.
-    output_weights_ : ndarray of shape (n_neurons_,)
+    output_weights_ : ndarray of shape (``n_neurons_``,)
         Output weights ``α_j``.
 {attributes}
     See Also

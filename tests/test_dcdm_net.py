@@ -175,6 +175,13 @@ def test_shipped_model_metadata_names_its_training_command():
     assert model.meta["command"].startswith("python -m optkit.torch.train_dcdm --grid 64")
     with pytest.raises(ValueError, match="2 or 3 sides"):
         DCDMModel.pretrained((16,))
+    with pytest.raises(ValueError, match="no pretrained DCDM network ships for 3-D"):
+        DCDMModel.pretrained((8, 8, 8))
+    from problems.linear_systems import poisson_flags, poisson_system
+
+    cube = poisson_system(poisson_flags((8, 8, 8)), rng=0)  # no 3-D network: CG
+    res = optkit.minimize(cube, method="dcdm", options={"maxiter": 500})
+    assert res.model == "identity" and res.success
 
 
 class _Payload:

@@ -300,11 +300,12 @@ class DCDMModel:
                    ) -> DCDMModel:
         """The model that ships with optkit, for vectors on ``grid_shape``.
 
-        One network per dimension, trained on the CPU by the command in its metadata
-        (``meta["command"]``; see :mod:`optkit.torch.train_dcdm`): in 2-D on the 64 x 64 box
-        with the top row air, in 3-D on the 32³ box. The networks are fully convolutional, so
-        they apply to other grids and to grids with obstacles; they were never trained on
-        obstacles.
+        A network ships for 2-D grids (:func:`optkit.conjugate.pretrained_dims` lists the
+        dimensions), trained on the CPU by the command in its metadata (``meta["command"]``;
+        see :mod:`optkit.torch.train_dcdm`) on the 64 x 64 box with the top row air. It is
+        fully convolutional, so it applies to other grids and to grids with obstacles, which
+        it never saw in training. No 3-D network ships: on a 2-core CPU a 32³ training run
+        gets too few steps (train one on a GPU and load it with :meth:`from_file`).
 
         Parameters
         ----------
@@ -322,9 +323,15 @@ class DCDMModel:
         >>> model.meta["train_grid"], model.net.levels
         ([64, 64], 1)
         """
+        from optkit.conjugate import pretrained_dims
+
         dim = len(tuple(grid_shape))
         if dim not in (2, 3):
             raise ValueError(f"grid_shape must have 2 or 3 sides, got {grid_shape!r}")
+        if dim not in pretrained_dims():
+            raise ValueError(f"no pretrained DCDM network ships for {dim}-D grids (shipped: "
+                             f"{', '.join(f'{d}-D' for d in pretrained_dims())}); train one "
+                             f"with python -m optkit.torch.train_dcdm")
         resource = importlib.resources.files("optkit.torch") / "models" / f"dcdm_{dim}d.pt"
         with importlib.resources.as_file(resource) as path:
             return cls.from_file(path, device=device, grid_shape=grid_shape)

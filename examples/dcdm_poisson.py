@@ -1,0 +1,189 @@
+"""The deep conjugate direction method on pressure Poisson systems (Kaneda et al., ICML 2023).
+
+Three systems of smoke in a box (top layer air, closed walls, Gaussian right-hand side of
+unit norm, x0 = 0; see the docstring of problems/linear_systems.py): the empty 64 x 64 box
+(catalog "poisson-2d", the grid the shipped 2-D network was trained on), the same box with
+six random obstacles ("poisson-2d-obstacles": a domain the network never saw) and the 32^3
+box ("poisson-3d"). Each panel shows the relative residual ||b - A x_k|| / ||b|| against the
+iteration k, down to 1e-4, for
+
+- CG (``model="identity"``: DCDM with the identity model is conjugate gradients),
+- IC(0)-PCG (``model="ichol0"``, zero fill-in incomplete Cholesky),
+- pyamg-PCG (``model="amg"``, one smoothed-aggregation V-cycle per iteration; skipped with a
+  note when pyamg is not installed),
+- deflated PCG (``optkit.linalg.deflated_cg``: the 16 smallest of 100 Lanczos Ritz vectors,
+  Jacobi preconditioner),
+- DCDM with the network shipped in optkit for the grid's dimension (``DCDMModel.pretrained``),
+  where one ships: ``optkit.conjugate.pretrained_dims()`` is (2,) now, so the 3-D panel shows
+  the four baselines only and the script prints a note. No 3-D network ships because the
+  ones trained on a CPU did not beat IC(0)-PCG on 32^3 (docs/methods/dcdm.rst); train one,
+  preferably on a GPU, with ``python -m optkit.torch.train_dcdm --grid 32 --dim 3 ...`` and
+  pass it as ``model=DCDMModel.from_file(...)``.
+
+What to expect in 2-D: DCDM needs several times fewer iterations than IC(0)-PCG and about
+ten times fewer than CG, even with obstacles; its residual is not monotone (each step
+minimizes the energy norm of the error along its direction, not the residual). pyamg-PCG
+stays far ahead: a handful of iterations. A DCDM run stops when its best residual has not
+dropped by 1% in 10 iterations (its count is then shown as ">k"; a network that does not fit
+the system stalls), and a 3-D DCDM run, when a 3-D network ships, is capped at 60 iterations,
+because a network call on 32^3 costs 0.3 to 0.8 s on one CPU thread. The table gives the
+iterations and the wall time split into setup (factorization, AMG hierarchy, Lanczos,
+loading the network), time inside the network, and the rest of the solve; everything runs on
+one thread.
+
+    python examples/dcdm_poisson.py             # writes dcdm_poisson.png
+"""
+
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.sparse.linalg import LinearOperator  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+import optkit  # noqa: E402
+import problems  # noqa: E402
+from optkit.conjugate import pretrained_dims  # noqa: E402
+from optkit.linalg import active_unknowns, deflated_cg, lanczos_ritz  # noqa: E402
+
+RTOL = 1e-4
+MAXITER = 1000
+# title: (catalog name, DCDM iteration cap). On one CPU thread a network call costs a few ms
+# on 64 x 64 but 0.3 to 0.8 s on 32^3, so a 3-D DCDM run would be capped (and a DCDM run
+# stops early when its residual stagnates, see stop_on_stagnation). DCDM runs only on the
+# grids whose dimension has a shipped network (pretrained_dims(): 2-D now).
+SYSTEMS = {"2-D 64 x 64, empty box": ("poisson-2d", MAXITER),
+           "2-D 64 x 64, six obstacles": ("poisson-2d-obstacles", MAXITER),
+           "3-D 32^3, empty box": ("poisson-3d", 60)}
+STYLE = {"CG": ("tab:gray", ":"), "IC(0)-PCG": ("tab:blue", "--"),
+         "pyamg-PCG": ("tab:green", "-."), "deflated PCG": ("tab:purple", (0, (3, 1, 1, 1))),
+         "DCDM (shipped net)": ("tab:red", "-")}
+
+
+class TimedModel:
+    """The network as a DCDM model, adding up the time spent inside it."""
+
+    def __init__(self, model):
+        self.model, self.seconds = model, 0.0
+
+    def __call__(self, r):
+        start = time.perf_counter()
+        out = self.model(r)
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def stop_on_stagnation(window=10, factor=0.99):
+    """A ``callback`` that ends a run whose best residual did not drop by 1% in ``window``
+    iterations (a network that does not fit the system stalls: this keeps the example short)."""
+    best = []
+
+    def callback(intermediate_result):
+        norm = float(np.linalg.norm(intermediate_result.jac))
+        best.append(min(norm, best[-1]) if best else norm)
+        if len(best) > window and best[-1] > factor * best[-1 - window]:
+            raise StopIteration
+
+    return callback
+
+
+def run_minimize(system, model, maxiter=MAXITER):
+    """One ``method="dcdm"`` run: (relative residuals, setup s, network s, solve s, nit,
+    converged)."""
+    timed = callback = None
+    setup = 0.0
+    if model == "pretrained":  # load the network here, to time it and the inference apart
+        from optkit.torch import DCDMModel
+
+        start = time.perf_counter()
+        timed = TimedModel(DCDMModel.pretrained(system.grid_shape, device="cpu"))
+        setup = time.perf_counter() - start
+        model, callback = timed, stop_on_stagnation()
+    res = optkit.minimize(system, method="dcdm", callback=callback,
+                          options={"model": model, "rtol": RTOL, "maxiter": maxiter})
+    t = res.history["time"]
+    setup += float(t[0])  # the driver's first record comes after the solver's init
+    network = timed.seconds if timed is not None else 0.0
+    solve = float(t[-1] - t[0]) - network
+    return res.history["relative_residual"], setup, network, solve, res.nit, res.success
+
+
+def run_deflated(system):
+    """Deflated PCG on the fluid unknowns (A's zero rows removed)."""
+    cells = np.flatnonzero(active_unknowns(system.A))
+    A = system.A.tocsr()[cells][:, cells]
+    b = system.b[cells]
+    start = time.perf_counter()
+    _, vectors = lanczos_ritz(A, b, 100)
+    W = vectors[:, :16]
+    inv_diag = 1.0 / A.diagonal()
+    jacobi = LinearOperator(A.shape, matvec=lambda r: inv_diag * r.ravel(), dtype=float)
+    setup = time.perf_counter() - start
+    bnorm = np.linalg.norm(b)
+    history = [1.0]
+    start = time.perf_counter()
+    _, info = deflated_cg(A, b, W, M=jacobi, rtol=RTOL, maxiter=MAXITER,
+                callback=lambda x: history.append(np.linalg.norm(b - A @ x) / bnorm))
+    solve = time.perf_counter() - start
+    return np.array(history), setup, 0.0, solve, len(history) - 1, info == 0
+
+
+def main():
+    try:
+        import pyamg  # noqa: F401
+
+        has_amg = True
+    except ImportError:
+        has_amg = False
+        print("pyamg is not installed (pip install pyamg): no pyamg-PCG curve")
+    import torch
+
+    torch.set_num_threads(1)
+    shipped = pretrained_dims()
+    if 3 not in shipped:
+        print(f"note: no 3-D DCDM network ships with optkit (pretrained_dims() = {shipped}): "
+              "the 3-D panel shows CG, IC(0)-PCG, pyamg-PCG and deflated PCG only. Train one, "
+              "preferably on a GPU (python -m optkit.torch.train_dcdm --grid 32 --dim 3 "
+              "--budget ... --device cuda --out my_dcdm_3d.pt), and pass "
+              "model=DCDMModel.from_file('my_dcdm_3d.pt', grid_shape=system.grid_shape).")
+    fig, axes = plt.subplots(1, len(SYSTEMS), figsize=(16.0, 4.8), layout="constrained")
+    print(f"{'system':28s} {'method':20s} {'its':>5s} {'setup ms':>9s} {'network ms':>10s} "
+          f"{'solve ms':>9s} {'total ms':>9s}")
+    for ax, (title, (name, dcdm_maxiter)) in zip(axes, SYSTEMS.items(), strict=True):
+        system = problems.get(name)
+        runs = {}
+        with threadpool_limits(limits=1):
+            runs["CG"] = run_minimize(system, "identity")
+            runs["IC(0)-PCG"] = run_minimize(system, "ichol0")
+            if has_amg:
+                runs["pyamg-PCG"] = run_minimize(system, "amg")
+            runs["deflated PCG"] = run_deflated(system)
+            if len(system.grid_shape) in shipped:
+                runs["DCDM (shipped net)"] = run_minimize(system, "pretrained", dcdm_maxiter)
+        for label, (history, setup, network, solve, nit, converged) in runs.items():
+            color, dash = STYLE[label]
+            its = f"{nit}" if converged else f">{nit}"
+            ax.semilogy(np.arange(len(history)), history, color=color, linestyle=dash,
+                        label=f"{label} ({its})")
+            net = f"{network * 1e3:10.1f}" if network else f"{'':10s}"
+            print(f"{title:28s} {label:20s} {its:>5s} {setup * 1e3:9.1f} {net} "
+                  f"{solve * 1e3:9.1f} {(setup + network + solve) * 1e3:9.1f}")
+        if len(system.grid_shape) not in shipped:
+            ax.text(0.98, 0.03, f"no DCDM curve: no {len(system.grid_shape)}-D network ships",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=8)
+        ax.axhline(RTOL, color="black", linewidth=0.6)
+        ax.set(title=f"{title} ({system.n} unknowns)", xlabel="iteration",
+               ylabel="||b - A x|| / ||b||", ylim=(RTOL / 10, 10.0))
+        ax.legend(title="method (iterations to 1e-4)", fontsize=8)
+    fig.suptitle("Pressure Poisson systems: DCDM with the shipped network (2-D) against PCG "
+                 "baselines")
+    fig.savefig("dcdm_poisson.png", dpi=110)
+    print("wrote dcdm_poisson.png")
+
+
+if __name__ == "__main__":
+    main()
