@@ -17,6 +17,7 @@ import ast
 import math
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -144,8 +145,13 @@ def _tour(out: str, only: Sequence[str] | None) -> int:
                 runs[label] = res
                 if res.method == info.name:
                     summary.append(_summary_row(label, problem, res, seconds))
-            optkit.plot.convergence(runs, ax=ax)
-        fig.suptitle(f"{name}: {info.summary}")
+            reference = runs.get(info.tour_reference) if info.tour_reference else None
+            plot_options = dict(info.tour_plot)
+            if reference is not None:
+                plot_options["f_opt"] = float(reference.fun)
+            optkit.plot.convergence(runs, ax=ax, **plot_options)
+        fig.suptitle(textwrap.fill(f"{name}: {info.summary}", 65 * len(info.flagship)),
+                     fontsize="medium")
         path = os.path.join(out, f"{name.replace(':', '_')}.png")
         fig.savefig(path, dpi=110)
         plt.close(fig)

@@ -16,12 +16,14 @@ from optkit.result import History, as_history
 
 __all__ = ["convergence", "suboptimality"]
 
-_LOG_COLUMNS = {"fun", "grad_norm", "residual", "step_size", "L", "eps", "upper_loss"}
+_LOG_COLUMNS = {"fun", "grad_norm", "residual", "relative_residual", "error_A", "r_pri",
+                "r_dual", "step_size", "L", "eps", "upper_loss"}
 _X_LABELS = {"nit": "iteration", "time": "time (s)", "nfev": "function evaluations",
              "njev": "gradient evaluations"}
 
 
-def suboptimality(history: History, f_opt: float | None = None) -> NDArray[np.float64]:
+def suboptimality(history: History, f_opt: float | None = None, *,
+                  absolute: bool = False) -> NDArray[np.float64]:
     """``f_k - f*`` of a run, floored so it can go on a log axis: at the rounding level
     ``eps |f*|`` (below it the difference is noise), or at the smallest normal number when
     ``f* = 0`` (where ``f`` itself can go down to 1e-30 and beyond).
@@ -32,19 +34,31 @@ def suboptimality(history: History, f_opt: float | None = None) -> NDArray[np.fl
         A run's history.
     f_opt : float, optional
         The optimal value; defaults to ``history.f_opt``.
+    absolute : bool
+        ``|f_k - f*|`` instead, for methods whose iterates can undershoot the optimum
+        (infeasible iterates, or a reference optimum of a slightly different problem).
     """
     f_opt = history.f_opt if f_opt is None else f_opt
     if f_opt is None:
         raise ValueError("the optimal value is unknown: pass f_opt")
     gap = history["fun"] - f_opt
+    if absolute:
+        gap = np.abs(gap)
     floor = np.finfo(float).eps * abs(f_opt) if f_opt != 0 else np.finfo(float).tiny
     return np.maximum(gap, floor)
 
 
-def _series(history: History, x: str, y: str, f_opt: float | None) -> tuple[Any, Any]:
+def _undershoots(history: History, f_opt: float | None) -> bool:
+    """Whether the run's objective goes below ``f*`` by more than rounding."""
+    f_opt = history.f_opt if f_opt is None else f_opt
+    return bool(np.any(history["fun"] < f_opt - np.finfo(float).eps * abs(f_opt)))
+
+
+def _series(history: History, x: str, y: str, f_opt: float | None,
+            absolute: bool = False) -> tuple[Any, Any]:
     xs = history[x]
     if y == "fun" and (f_opt is not None or history.f_opt is not None):
-        return xs, suboptimality(history, f_opt)
+        return xs, suboptimality(history, f_opt, absolute=absolute)
     return xs, history[y]
 
 
@@ -121,11 +135,14 @@ def convergence(
         fig, ax = plt.subplots(figsize=(6.0, 4.0), layout="constrained")
     else:
         fig = ax.figure
-    subopt = False
+    subopt = undershoot = False
     positive = True
     for label, histories in groups.items():
-        series = [_series(h, x, y, f_opt) for h in histories]
-        subopt |= y == "fun" and (f_opt is not None or histories[0].f_opt is not None)
+        is_subopt = y == "fun" and (f_opt is not None or histories[0].f_opt is not None)
+        subopt |= is_subopt
+        absolute = is_subopt and any(_undershoots(h, f_opt) for h in histories)
+        undershoot |= absolute  # e.g. infeasible iterates: plot the distance to f*
+        series = [_series(h, x, y, f_opt, absolute) for h in histories]
         if len(series) == 1:
             xs, ys = series[0]
             (line,) = ax.plot(xs, ys, label=label)
@@ -144,7 +161,7 @@ def convergence(
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(_X_LABELS.get(x, x))
-    ax.set_ylabel("f(x) - f*" if subopt else y)
+    ax.set_ylabel(("|f(x) - f*|" if undershoot else "f(x) - f*") if subopt else y)
     first = next(iter(groups.values()))[0]
     ax.set_title(first.problem if title is None else title)
     ax.grid(True, which="major", alpha=0.3)

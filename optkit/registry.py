@@ -67,6 +67,12 @@ class MethodInfo:
         What the tour runs on each flagship problem, by label: ``(method, options)`` (for
         example the paper's setting of the flagship experiment, or two Hessian
         approximations). Empty: the method and its peers with their default options.
+    tour_plot : mapping
+        Keyword arguments of :func:`optkit.plot.convergence` for the tour's plot (e.g.
+        ``{"y": "relative_residual"}``); empty: the objective.
+    tour_reference : str or None
+        The label of a tour run whose final ``fun`` the plot takes as the optimal value
+        (``f - f*`` on a log scale), for flagship problems whose optimum is not known.
     long_running : bool
         Whether a run announces itself long (shows a progress bar without ``disp``).
     aliases : tuple of str
@@ -86,6 +92,8 @@ class MethodInfo:
     peers: tuple[str, ...] = ()
     tour_runs: Mapping[str, tuple[str, Mapping[str, Any]]] = dataclasses.field(
         default_factory=dict)
+    tour_plot: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    tour_reference: str | None = None
     long_running: bool = False
     aliases: tuple[str, ...] = ()
 
@@ -149,6 +157,8 @@ class Registry(Mapping[str, MethodInfo]):
         flagship: tuple[str, ...] = (),
         peers: tuple[str, ...] = (),
         tour_runs: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+        tour_plot: Mapping[str, Any] | None = None,
+        tour_reference: str | None = None,
         long_running: bool = False,
         aliases: tuple[str, ...] = (),
     ) -> Callable[[type[Solver]], type[Solver]]:
@@ -163,6 +173,7 @@ class Registry(Mapping[str, MethodInfo]):
                              uses=uses, tol=tol, stochastic=stochastic, backends=backends,
                              flagship=flagship, peers=peers,
                              tour_runs=dict(tour_runs or {}),
+                             tour_plot=dict(tour_plot or {}), tour_reference=tour_reference,
                              long_running=long_running, aliases=aliases)
             for key in (info.name, *map(normalize, aliases)):
                 if key in self._methods or key in self._aliases:
@@ -251,6 +262,10 @@ def make_info(cls: type[Solver], name: str, *, info_cls: type[MethodInfo] = Meth
         raise ValueError(f"tol of {name!r} names unknown options {sorted(missing)}")
     if not fields["backends"] or fields["backends"][0] != "numpy":
         raise ValueError(f"backends of {name!r} must start with 'numpy'")
+    reference = fields.get("tour_reference")
+    if reference is not None and reference not in fields.get("tour_runs", {}):
+        raise ValueError(f"tour_reference of {name!r} must be a label of its tour_runs, "
+                         f"got {reference!r}")
     info = info_cls(name=normalize(name), solver=cls, **fields)
     if "Options\n-------" not in (options.__doc__ or ""):
         options.__doc__ = (options.__doc__ or "").rstrip() + "\n\n" + info.options_doc()

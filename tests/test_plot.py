@@ -75,3 +75,16 @@ def test_seeds_are_drawn_as_median_and_band(runs):
 def test_bad_runs():
     with pytest.raises(TypeError, match="expected an OptimizeResult with a 'history'"):
         convergence({"a": 3})
+
+
+def test_runs_below_the_reference_are_drawn_as_distances(runs):
+    problem, results = runs
+    res = results["gd"]
+    f_ref = res.history["fun"][5]  # later iterates undershoot this "optimum"
+    fig, ax = convergence(results, f_opt=f_ref)
+    assert ax.get_ylabel() == "|f(x) - f*|" and ax.get_yscale() == "log"
+    line = {ln.get_label(): ln for ln in ax.get_lines()}["gd"]
+    floor = np.finfo(float).eps * abs(f_ref)
+    np.testing.assert_allclose(line.get_ydata(),
+                               np.maximum(np.abs(res.history["fun"] - f_ref), floor))
+    plt.close(fig)

@@ -88,3 +88,18 @@ def test_every_registered_flagship_is_in_the_catalog():
             optkit.registry.get(peer)
         for method, options in info.tour_runs.values():
             optkit.registry.get(method).make_options(options)  # runs the tour can make
+
+
+def test_tour_reference_must_name_a_tour_run():
+    from optkit.registry import make_info
+    from optkit.solvers.base import Options, Solver
+
+    class Probe(Solver):
+        def solve(self, problem, x0, driver):  # pragma: no cover - never run
+            raise AssertionError
+
+    with pytest.raises(ValueError, match="tour_reference of 'probe' must be a label"):
+        make_info(Probe, "probe", options=Options, accepts=(optkit.Problem,), needs=(),
+                  uses=(), tol=(), stochastic=False, backends=("numpy",), flagship=(),
+                  peers=(), tour_runs={"a": ("gd", {})}, tour_plot={}, tour_reference="b",
+                  long_running=False, aliases=())

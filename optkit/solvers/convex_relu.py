@@ -163,14 +163,15 @@ class ADMMOptions(PatternOptions):
 @register("convex-relu-admm", options=ADMMOptions, accepts=(ReLUTrainingProblem,), needs=(),
           uses=(), tol=("tol",), backends=("numpy", "torch"), flagship=("relu-synthetic",),
           peers=(), tour_runs={
-              "ADMM (ρ = 0.1)": ("convex-relu-admm", {"maxiter": 3000, "tol": 1e-6}),
+              "ADMM (ρ = 0.1)": ("convex-relu-admm", {"maxiter": 6000}),
               "ADMM, over-relaxed (α = 1.6)": ("convex-relu-admm",
-                                               {"maxiter": 3000, "tol": 1e-6,
-                                                "relaxation": 1.6}),
-              "cvxpy (CLARABEL)": ("convex-relu-cvxpy", {})})
+                                               {"maxiter": 6000, "relaxation": 1.6}),
+              "cvxpy (CLARABEL)": ("convex-relu-cvxpy", {})},
+          tour_reference="cvxpy (CLARABEL)")
 class ConvexReLUADMM(Solver):
-    r"""ADMM on the convex program of a two-layer ReLU network (Bai, Gautam and Sojoudi,
-    SIMODS 2023, Algorithms 2.1, 3.1 and 3.2).
+    r"""ADMM on the convex program of a two-layer ReLU network (Bai, Gautam, Sojoudi 2023).
+
+    Algorithms 2.1, 3.1 and 3.2 of the paper.
 
     Samples ``n_patterns`` activation patterns, factorizes the u-step's matrix once, and
     iterates the u-step (a linear solve: exact for the squared loss, ``u_solver`` for bce), the
@@ -249,10 +250,12 @@ class CvxpyOptions(PatternOptions):
 @register("convex-relu-cvxpy", options=CvxpyOptions, accepts=(ReLUTrainingProblem,),
           needs=(), uses=(), tol=(), flagship=(), peers=())
 class ConvexReLUCvxpy(Solver):
-    r"""The convex program (2.5) of a two-layer ReLU network, or with ``eps > 0`` its
-    adversarially robust version, solved by cvxpy (:func:`optkit.convex_relu.solve_cvxpy`):
-    the reference the other ``convex-relu-*`` methods are checked against, and the only one
-    for the hinge loss and for adversarial training.
+    r"""The convex program of a two-layer ReLU network, or its robust version, by cvxpy.
+
+    Program (2.5), or with ``eps > 0`` its adversarially robust version, solved by
+    :func:`optkit.convex_relu.solve_cvxpy`: the reference the other ``convex-relu-*``
+    methods are checked against, and the only one for the hinge loss and for adversarial
+    training.
 
     One iteration: sample the patterns, solve, recover the network (blocks smaller than
     ``1e-6`` times the largest are dropped: interior-point solutions carry ~1e-9 noise in

@@ -111,7 +111,8 @@ class DCDMState(State):
           tol=("rtol",), flagship=("poisson-2d-obstacles",), peers=(),
           tour_runs={"DCDM (pretrained network)": ("dcdm", {"maxiter": 1000}),
                      "CG": ("dcdm", {"model": "identity", "maxiter": 1000}),
-                     "IC(0)-PCG": ("dcdm", {"model": "ichol0", "maxiter": 1000})})
+                     "IC(0)-PCG": ("dcdm", {"model": "ichol0", "maxiter": 1000})},
+          tour_plot={"y": "relative_residual", "logy": True})
 class DCDM(Solver):
     r"""The deep conjugate direction method (Kaneda et al., ICML 2023) on ``A x = b``.
 
