@@ -140,8 +140,13 @@ class _ConvexReLUBase(BaseEstimator):
     device: str
     solver_options: dict[str, Any] | None
 
+    #: The losses the estimator offers; the first is used when it has no ``loss`` parameter.
+    _LOSSES: tuple[str, ...] = ("squared",)
+
     def _loss(self) -> str:
-        raise NotImplementedError
+        if len(self._LOSSES) == 1:
+            return self._LOSSES[0]
+        return _check_choice("loss", self.loss, self._LOSSES)
 
     def _plan(self, n_features: int) -> _Plan:
         """Check every parameter (scikit-learn checks them in ``fit``, never in
@@ -435,8 +440,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
         self.device = device
         self.solver_options = solver_options
 
-    def _loss(self) -> str:
-        return _check_choice("loss", self.loss, ("squared", "bce", "hinge"))
+    _LOSSES = ("squared", "bce", "hinge")
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> ConvexReLUClassifier:
         """Fit the network (one per class for more than two classes).
@@ -627,9 +631,6 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
         self.backend = backend
         self.device = device
         self.solver_options = solver_options
-
-    def _loss(self) -> str:
-        return "squared"
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> ConvexReLURegressor:
         """Fit the network.
