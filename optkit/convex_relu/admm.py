@@ -117,9 +117,6 @@ class _NumpyOps:
     def softplus(self, a: Array) -> Array:
         return np.logaddexp(0.0, a)
 
-    def einsum(self, spec: str, *args: Array) -> Array:
-        return np.einsum(spec, *args, optimize=True)
-
     def cholesky(self, M: Array) -> Any:
         return scipy.linalg.cho_factor(M, lower=True, check_finite=False)
 
@@ -165,9 +162,6 @@ class _TorchOps:
 
     def softplus(self, a: Any) -> Any:
         return self.torch.logaddexp(self.torch.zeros_like(a), a)
-
-    def einsum(self, spec: str, *args: Any) -> Any:
-        return self.torch.einsum(spec, *args)
 
     def cholesky(self, M: Any) -> Any:
         return self.torch.linalg.cholesky(M)
@@ -284,7 +278,6 @@ class ADMM:
         self.lam = ops.zeros(2, P, d)
         self.s = ops.zeros(2, P, n)
         self.nu = ops.zeros(2, P, n)
-        self.Gu = ops.zeros(2, P, n)
         self.Gts = ops.zeros(2, P, d)  # Gᵀ s and Gᵀ ν, kept up to date
         self.Gtn = ops.zeros(2, P, d)
         self.r_pri = self.r_dual = math.inf
@@ -417,7 +410,6 @@ class ADMM:
         self.lam = self.lam + eta * (u_hat - self.v)
         self.nu = self.nu + eta * (Gu_hat - self.s)
         self.Gtn = self.Gtn + eta * (GtGu_hat - self.Gts)
-        self.Gu = Gu
         sq = self._sq
         self.r_pri = math.sqrt(sq(self.u - self.v) + sq(Gu - self.s))
         self.r_dual = rho * math.sqrt(sq(self.v - v_old) + sq(self.Gts - Gts_old))

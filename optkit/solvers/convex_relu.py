@@ -11,7 +11,6 @@ and ``fun`` its objective (2.1); the convex objective is the history column
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,16 +277,14 @@ class ConvexReLUCvxpy(Solver):
         self.final = (D, gates, np.zeros((P, d)), np.zeros((P, d)))
         if opts.maxiter == 0:
             return start, Status.MAXITER
-        tic = time.perf_counter()
         V, W, _ = solve_cvxpy(problem.X, problem.y, D, problem.beta, problem.loss,
                               eps=opts.eps, fixed_columns=opts.fixed_columns,
                               solver=opts.solver, **(opts.solver_options or {}))
-        self.seconds = time.perf_counter() - tic
         state = _state(problem, D, V, W, rtol=1e-6)  # interior-point noise is ~1e-9
-        self.final = (D, gates, V, W)
         stop = driver.observe(state)
         if stop is Status.NONFINITE:
             return start, stop
+        self.final = (D, gates, V, W)
         return state, Status.SUCCESS if stop is None or stop is Status.MAXITER else stop
 
     def postprocess(self, problem: ReLUTrainingProblem, state: ConvexReLUState,
