@@ -86,7 +86,7 @@ def test_decision_function_is_the_stored_network():
 @pytest.mark.parametrize("loss", ["squared", "bce"])
 def test_classifier_fits_what_minimize_fits(loss):
     X, y = binary_data(seed=1)
-    opts = dict(n_patterns=8, seed=3, rho=0.5, maxiter=80, tol=1e-4)
+    opts = dict(n_patterns=8, seed=3, rho=0.5, maxiter=80, tol=1e-3, relaxation=1.6)
     with pytest.warns(ConvergenceWarning, match="max_iter=80"):
         clf = ConvexReLUClassifier(n_patterns=8, beta=0.5, loss=loss, rho=0.5, max_iter=80,
                                    random_state=3).fit(X, y)
@@ -110,7 +110,8 @@ def test_regressor_fits_what_minimize_fits_without_intercept():
     reg = ConvexReLURegressor(n_patterns=10, beta=0.1, rho=0.1, max_iter=2000, tol=1e-3,
                               fit_intercept=False, random_state=7).fit(X, y)
     res = optkit.minimize(optkit.ReLUTrainingProblem(X, y, beta=0.1), method="convex-relu-admm",
-                          options=dict(n_patterns=10, seed=7, rho=0.1, maxiter=2000, tol=1e-3))
+                          options=dict(n_patterns=10, seed=7, rho=0.1, maxiter=2000, tol=1e-3,
+                                       relaxation=1.6))
     assert res.success and reg.n_iter_ == res.nit < 2000
     assert reg.objective_ == res.fun
     assert reg.hidden_weights_.shape[1] == 3
@@ -127,7 +128,7 @@ def test_scp_solver_fits_what_minimize_fits():
     target = np.where(y == clf.classes_[1], 1.0, -1.0)
     res = optkit.minimize(optkit.ReLUTrainingProblem(augment(X), target, beta=0.1),
                           method="convex-relu-scp",
-                          options=dict(n_hidden=40, seed=5, maxiter=3000, tol=1e-4))
+                          options=dict(n_hidden=40, seed=5, maxiter=3000, tol=1e-3))
     assert res.success and clf.objective_ == res.fun and clf.n_iter_ == res.nit
     np.testing.assert_array_equal(clf.hidden_weights_, res.U)
     np.testing.assert_allclose(clf.decision_function(X),
@@ -330,3 +331,16 @@ def test_top_level_import_is_lazy():
                          check=True).stdout.split()
     assert out == ["False", "optkit.estimators"]
     assert {"ConvexReLUClassifier", "ConvexReLURegressor"} <= set(optkit.__all__)
+
+
+def test_solver_options_override_the_estimators_over_relaxation():
+    X, y = binary_data(seed=1)
+    plain = ConvexReLUClassifier(n_patterns=8, beta=0.5, rho=0.5, max_iter=40, random_state=3,
+                                 solver_options={"relaxation": 1.0})
+    with pytest.warns(ConvergenceWarning):
+        plain.fit(X, y)
+    target = np.where(y == plain.classes_[1], 1.0, -1.0)
+    res = optkit.minimize(optkit.ReLUTrainingProblem(augment(X), target, beta=0.5),
+                          method="convex-relu-admm",
+                          options=dict(n_patterns=8, seed=3, rho=0.5, maxiter=40, tol=1e-3))
+    assert plain.objective_ == res.fun and res.options["relaxation"] == 1.0
