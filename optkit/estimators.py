@@ -410,7 +410,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
     ...                     ConvexReLUClassifier(n_patterns=10, beta=1.0, rho=1.0,
     ...                                          max_iter=300, random_state=0))
     >>> clf = clf.fit(X_train, y_train)  # ADMM stopped at max_iter: ConvergenceWarning
-    >>> print(round(clf.score(X_test, y_test), 2))
+    >>> round(float(clf.score(X_test, y_test)), 2)
     0.94
     """
 
@@ -604,7 +604,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
     ...                     ConvexReLURegressor(beta=0.1, rho=0.1, max_iter=300,
     ...                                         random_state=0))
     >>> reg = reg.fit(X[:150], y[:150])  # ADMM stopped at max_iter: ConvergenceWarning
-    >>> print(round(reg.score(X[150:], y[150:]), 2))
+    >>> round(float(reg.score(X[150:], y[150:])), 2)
     0.98
     """
 

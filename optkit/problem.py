@@ -629,7 +629,6 @@ class LinearSystem:
     adapters: ClassVar[dict[type, str]] = {Problem: "LinearSystem.as_quadratic()"}
 
 
-_RELU_LOSSES = ("squared", "bce", "hinge")
 
 
 @dataclass(frozen=True, eq=False)
@@ -661,8 +660,9 @@ class ReLUTrainingProblem:
 
     def __post_init__(self) -> None:
         X, y = self._check_data("X", "y", self.X, self.y)
-        if self.loss not in _RELU_LOSSES:
-            raise ValueError(f"loss must be one of {_RELU_LOSSES}, got {self.loss!r}")
+        from optkit.convex_relu.model import check_loss
+
+        check_loss(self.loss)
         if not (math.isfinite(self.beta) and self.beta > 0):
             raise ValueError(f"beta must be positive and finite, got {self.beta!r}")
         if self.loss == "bce" and not np.all(np.isin(y, (0.0, 1.0))):

@@ -24,6 +24,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from optkit.convex_relu.model import check_loss
 from optkit.problem import ReLUTrainingProblem
 from problems._catalog import entry
 from problems._common import check_int, read_only
@@ -32,16 +33,7 @@ __all__ = ["relu_synthetic", "relu_breast_cancer", "relu_digits_2v8", "relu_moon
 
 Array = NDArray[np.float64]
 
-_LOSSES = ("squared", "bce", "hinge")
-
-
 # -- checks and helpers ------------------------------------------------------------------------
-
-
-def _check_loss(loss: str) -> str:
-    if loss not in _LOSSES:
-        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
-    return loss
 
 
 def _check_positive(name: str, value: float) -> float:
@@ -195,7 +187,7 @@ def relu_breast_cancer(loss: str = "squared", beta: float = 1.0, test_size: floa
     >>> sorted(set(p.y.tolist())), bool(np.all(p.X[:, -1] == 1))
     ([-1.0, 1.0], True)
     """
-    loss = _check_loss(loss)
+    loss = check_loss(loss)
     beta = _check_positive("beta", beta)
     test_size = _check_fraction("test_size", test_size)
     seed = check_int("seed", seed, 0, 2**32 - 1)
@@ -268,7 +260,7 @@ def relu_digits_2v8(loss: str = "squared", beta: float = 1e-3, n: int | None = N
     >>> relu_digits_2v8(n=5000, loss="bce").X.shape
     (5000, 65)
     """
-    loss = _check_loss(loss)
+    loss = check_loss(loss)
     beta = _check_positive("beta", beta)
     jitter = _check_nonnegative("jitter", jitter)
     test_size = _check_fraction("test_size", test_size)
@@ -339,7 +331,7 @@ def relu_moons(n: int = 40, noise: float = 0.1, loss: str = "hinge", beta: float
     n = check_int("n", n, 2)
     n_test = check_int("n_test", n_test, 2)
     noise = _check_nonnegative("noise", noise)
-    loss = _check_loss(loss)
+    loss = check_loss(loss)
     beta = _check_positive("beta", beta)
     seed = check_int("seed", seed, 0, 2**32 - 1)
     X, y = make_moons(n_samples=n, noise=noise, random_state=seed)

@@ -14,7 +14,9 @@ from optkit.convex_relu.attacks import ATTACKS, attack_accuracy, fgsm, input_gra
 from optkit.convex_relu.cvx import solve_cvxpy
 from optkit.convex_relu.model import (
     LOSSES,
+    check_loss,
     cone_violation,
+    convex_figures,
     convex_objective,
     convex_outputs,
     loss_gradient,
@@ -33,7 +35,9 @@ __all__ = [
     "fgsm",
     "input_gradient",
     "pgd",
+    "check_loss",
     "cone_violation",
+    "convex_figures",
     "convex_objective",
     "convex_outputs",
     "loss_gradient",

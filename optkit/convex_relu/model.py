@@ -24,7 +24,9 @@ __all__ = [
     "relu_outputs",
     "loss_value",
     "loss_gradient",
+    "check_loss",
     "convex_objective",
+    "convex_figures",
     "network_objective",
     "cone_violation",
     "recover_weights",
@@ -37,7 +39,8 @@ Array = NDArray[np.float64]
 LOSSES = ("squared", "bce", "hinge")
 
 
-def _check_loss(loss: str) -> str:
+def check_loss(loss: str) -> str:
+    """``loss`` if it is one of :data:`LOSSES`; ``ValueError`` otherwise."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     return loss
@@ -73,7 +76,7 @@ def loss_value(yhat: ArrayLike, y: ArrayLike, loss: str = "squared") -> float:
     (labels ±1): :math:`\frac1n\sum_k (1 - y_k\hat y_k)_+`.
     """
     yhat, y = np.asarray(yhat, dtype=float), np.asarray(y, dtype=float)
-    loss = _check_loss(loss)
+    loss = check_loss(loss)
     if loss == "squared":
         r = yhat - y
         return 0.5 * float(r @ r)
@@ -86,7 +89,7 @@ def loss_gradient(yhat: ArrayLike, y: ArrayLike, loss: str = "squared") -> Array
     """The gradient of :func:`loss_value` in ``yhat`` (``squared`` and ``bce``; the hinge loss
     is not differentiable)."""
     yhat, y = np.asarray(yhat, dtype=float), np.asarray(y, dtype=float)
-    loss = _check_loss(loss)
+    loss = check_loss(loss)
     if loss == "squared":
         return yhat - y
     if loss == "bce":
@@ -94,12 +97,32 @@ def loss_gradient(yhat: ArrayLike, y: ArrayLike, loss: str = "squared") -> Array
     raise ValueError("the hinge loss has no gradient; use 'squared' or 'bce'")
 
 
+def _block_products(X: ArrayLike, V: ArrayLike, W: ArrayLike) -> tuple[Array, Array, Array,
+                                                                      Array]:
+    """``V``, ``W`` as arrays and ``X Vᵀ``, ``X Wᵀ`` from one matrix product."""
+    V, W = np.asarray(V, dtype=float), np.asarray(W, dtype=float)
+    XB = np.asarray(X, dtype=float) @ np.concatenate([V, W]).T
+    return V, W, XB[:, :len(V)], XB[:, len(V):]
+
+
+def _objective(y: ArrayLike, D: ArrayLike, V: Array, W: Array, XV: Array, XW: Array,
+               beta: float, loss: str) -> float:
+    penalty = np.linalg.norm(V, axis=1).sum() + np.linalg.norm(W, axis=1).sum()
+    yhat = np.einsum("np,np->n", np.asarray(D), XV - XW)
+    return loss_value(yhat, y, loss) + beta * float(penalty)
+
+
+def _violation(D: ArrayLike, XV: Array, XW: Array) -> float:
+    D = np.asarray(D, dtype=bool)
+    worst = min(np.where(D, XV, -XV).min(initial=0.0), np.where(D, XW, -XW).min(initial=0.0))
+    return -float(worst)
+
+
 def convex_objective(X: ArrayLike, y: ArrayLike, D: ArrayLike, V: ArrayLike, W: ArrayLike,
                      beta: float, loss: str = "squared") -> float:
     """The objective of the convex program (2.5): loss plus ``β Σ_h (‖v_h‖ + ‖w_h‖)``."""
-    V, W = np.asarray(V, dtype=float), np.asarray(W, dtype=float)
-    penalty = np.linalg.norm(V, axis=1).sum() + np.linalg.norm(W, axis=1).sum()
-    return loss_value(convex_outputs(X, D, V, W), y, loss) + beta * float(penalty)
+    V, W, XV, XW = _block_products(X, V, W)
+    return _objective(y, D, V, W, XV, XW, beta, loss)
 
 
 def network_objective(X: ArrayLike, y: ArrayLike, U: ArrayLike, alpha: ArrayLike, beta: float,
@@ -113,14 +136,16 @@ def network_objective(X: ArrayLike, y: ArrayLike, U: ArrayLike, alpha: ArrayLike
 def cone_violation(X: ArrayLike, D: ArrayLike, V: ArrayLike, W: ArrayLike) -> float:
     """The largest violation ``max(0, -min_h min((2d_h - 1) ⊙ X v_h))`` over ``V`` and ``W``:
     zero when every block satisfies its cone constraint."""
-    X, D = np.asarray(X, dtype=float), np.asarray(D)
-    sign = np.where(D, 1.0, -1.0)
-    worst = 0.0
-    for B in (V, W):
-        B = np.asarray(B, dtype=float)
-        if B.size:
-            worst = min(worst, float(np.min(sign * (X @ B.T))))
-    return -worst
+    _, _, XV, XW = _block_products(X, V, W)
+    return _violation(D, XV, XW)
+
+
+def convex_figures(X: ArrayLike, y: ArrayLike, D: ArrayLike, V: ArrayLike, W: ArrayLike,
+                   beta: float, loss: str = "squared") -> tuple[float, float]:
+    """:func:`convex_objective` and :func:`cone_violation` together, from one product with
+    ``X`` (what a solver records every iteration)."""
+    V, W, XV, XW = _block_products(X, V, W)
+    return _objective(y, D, V, W, XV, XW, beta, loss), _violation(D, XV, XW)
 
 
 def recover_weights(V: ArrayLike, W: ArrayLike, rtol: float = 1e-10) -> tuple[Array, Array]:
@@ -173,6 +198,6 @@ def predict_labels(yhat: ArrayLike, loss: str = "squared") -> Array:
     """Class labels from the network's output: ``1[ŷ >= 0]`` for ``bce`` (labels {0, 1}),
     ``sign(ŷ)`` with ties to ``+1`` for ``squared`` and ``hinge`` (labels ±1)."""
     yhat = np.asarray(yhat, dtype=float)
-    if _check_loss(loss) == "bce":
+    if check_loss(loss) == "bce":
         return (yhat >= 0).astype(float)
     return np.where(yhat >= 0, 1.0, -1.0)

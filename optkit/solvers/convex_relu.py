@@ -19,8 +19,7 @@ from numpy.typing import NDArray
 
 from optkit.convex_relu.admm import ADMM
 from optkit.convex_relu.model import (
-    cone_violation,
-    convex_objective,
+    convex_figures,
     predict_labels,
     recover_weights,
     relu_outputs,
@@ -97,11 +96,10 @@ def _state(problem: ReLUTrainingProblem, D: NDArray[np.bool_], V: Array, W: Arra
     if problem.X_test is not None:
         labels = predict_labels(relu_outputs(problem.X_test, U, alpha), problem.loss)
         accuracy = float(np.mean(labels == problem.y_test))
-    return ConvexReLUState(
-        x, problem.objective(x),
-        convex_objective=convex_objective(problem.X, problem.y, D, V, W, problem.beta,
-                                          problem.loss),
-        cone_violation=cone_violation(problem.X, D, V, W), test_accuracy=accuracy, **extra)
+    objective, violation = convex_figures(problem.X, problem.y, D, V, W, problem.beta,
+                                          problem.loss)
+    return ConvexReLUState(x, problem.objective(x), convex_objective=objective,
+                           cone_violation=violation, test_accuracy=accuracy, **extra)
 
 
 def _result(problem: ReLUTrainingProblem, state: ConvexReLUState, D: NDArray[np.bool_],
