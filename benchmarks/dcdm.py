@@ -13,27 +13,22 @@ Every method stops at ``‖b - Ax‖ <= 1e-4 ‖b‖``. The baselines run on the
 (:func:`optkit.linalg.ichol0`), pyamg smoothed-aggregation PCG (one V-cycle per iteration)
 and deflated PCG (:func:`optkit.linalg.deflated_cg`: 16 Ritz vectors of the smallest Ritz
 values from 100 Lanczos steps started at ``b``, Jacobi preconditioner). DCDM is
-:func:`optkit.linalg.dcdm` on the full-grid matrix with a network: in 2-D the one that ships
-(``DCDMModel.pretrained``); in 3-D no network ships (the CPU attempts did not beat IC(0)-PCG,
-see docs/methods/dcdm.rst), so the 3-D systems get DCDM only with ``--model-3d PATH``, a
-network trained with ``python -m optkit.torch.train_dcdm --grid 32 --dim 3 ...`` (best on a
-GPU), and otherwise the four baselines alone, with a printed note.
+:func:`optkit.linalg.dcdm` on the full-grid matrix with the network that ships for the grid's
+dimension (``DCDMModel.pretrained``), or in 3-D with ``--model-3d PATH``, a network of your
+own (``python -m optkit.torch.train_dcdm --grid 32 --dim 3 ...``).
 
 Wall time is split into setup (the factorization, the AMG hierarchy, the Lanczos run, loading
 the network) and solve; for DCDM the time spent inside the network is reported apart. Every
 method runs on one thread (SciPy's sparse kernels and pyamg are single-threaded; the network
 gets ``--threads``, default 1). Times are medians of ``--repeat`` (2-D) or ``--repeat-3d``
-(3-D) interleaved runs after one warm-up (:func:`optkit.bench.compare`); with ``--model-3d``
-the 3-D systems get no warm-up, because a network call costs 0.3 to 0.8 s on 32³ on one CPU
-thread (pass ``--repeat-3d 1`` then). DCDM stops after ``--dcdm-maxiter`` iterations (default
-200), or earlier when its best residual has not dropped by 1% in 10 iterations (marked
-"stalled"; the residual check costs one product with A per iteration, counted in the solve
-time); the baselines stop after 2000. An iteration count marked ``!`` did not reach the
-tolerance.
+(3-D) interleaved runs after one warm-up (:func:`optkit.bench.compare`). DCDM stops after
+``--dcdm-maxiter`` iterations (default 200), or earlier when its best residual has not
+dropped by 1% in 10 iterations (marked "stalled"; the residual check costs one product with A
+per iteration, counted in the solve time); the baselines stop after 2000. An iteration count
+marked ``!`` did not reach the tolerance.
 
-Goal: DCDM needs fewer iterations than IC(0)-PCG on every problem, reported per dimension; a
-dimension without a network does not meet it (3-D, unless ``--model-3d`` is given). The
-ratios to pyamg say how far DCDM is from the classical peer.
+Goal: DCDM needs fewer iterations than IC(0)-PCG on every problem, reported per dimension.
+The ratios to pyamg say how far DCDM is from the classical peer.
 
     python benchmarks/dcdm.py [--seeds 1 2 3 4 5] [--repeat 3] [--repeat-3d 3] [--no-3d]
                               [--model-3d PATH] [--threads 1] [--out FILE.json]
@@ -55,7 +50,6 @@ import scipy.sparse.linalg as spla
 from threadpoolctl import threadpool_limits
 
 from optkit import bench
-from optkit.conjugate import pretrained_dims
 from optkit.linalg import dcdm, deflated_cg, ichol0, lanczos_ritz
 from problems.linear_systems import fluid_block, poisson_flags, poisson_system
 
@@ -128,12 +122,12 @@ def _dcdm(A, b, model, maxiter: int) -> dict[str, Any]:
             "network_s": timed.seconds}
 
 
-def network_source(dim: int, args: argparse.Namespace) -> str | None:
+def network_source(dim: int, args: argparse.Namespace) -> str:
     """Where DCDM's network for a ``dim``-D grid comes from: the ``--model-3d`` file, else
-    ``"shipped"`` when optkit ships a network for ``dim`` (2-D now), else None (no DCDM)."""
+    ``"shipped"`` (the network optkit ships for ``dim``)."""
     if dim == 3 and args.model_3d is not None:
         return args.model_3d
-    return "shipped" if dim in pretrained_dims() else None
+    return "shipped"
 
 
 def _load_network(source: str, grid: tuple[int, ...]):
@@ -145,9 +139,8 @@ def _load_network(source: str, grid: tuple[int, ...]):
 
 
 def run_problem(label: str, flags: np.ndarray, system, args: argparse.Namespace,
-                repeat: int, warmup: int) -> dict[str, Any]:
-    """Setup and solve timings and iteration counts of every method on one system (DCDM
-    only when there is a network for the grid's dimension, see :func:`network_source`)."""
+                repeat: int, warmup: int = 1) -> dict[str, Any]:
+    """Setup and solve timings and iteration counts of every method on one system."""
     import pyamg
 
     A, b = system.A.tocsr(), system.b
@@ -162,9 +155,8 @@ def run_problem(label: str, flags: np.ndarray, system, args: argparse.Namespace,
         "pyamg SA-PCG": lambda: pyamg.smoothed_aggregation_solver(block).aspreconditioner(
             cycle="V"),
         "deflated PCG": lambda: _deflation_space(block, rhs),
+        DCDM: lambda: _load_network(source, grid),
     }
-    if source is not None:
-        setups[DCDM] = lambda: _load_network(source, grid)
     setup_cmp = bench.compare(setups, repeat=repeat, warmup=warmup, baseline="pyamg SA-PCG")
     made = {name: timing.value for name, timing in setup_cmp.cases.items()}
     solves: dict[str, Callable[[], dict[str, Any]]] = {
@@ -172,9 +164,8 @@ def run_problem(label: str, flags: np.ndarray, system, args: argparse.Namespace,
         "IC(0)-PCG": lambda: _counted_cg(block, rhs, M=made["IC(0)-PCG"]),
         "pyamg SA-PCG": lambda: _counted_cg(block, rhs, M=made["pyamg SA-PCG"]),
         "deflated PCG": lambda: _deflated(block, rhs, made["deflated PCG"]),
+        DCDM: lambda: _dcdm(A, b, made[DCDM], args.dcdm_maxiter),
     }
-    if source is not None:
-        solves[DCDM] = lambda: _dcdm(A, b, made[DCDM], args.dcdm_maxiter)
     solve_cmp = bench.compare(solves, repeat=repeat, warmup=warmup, baseline="pyamg SA-PCG")
     methods = {}
     for name in solves:
@@ -193,18 +184,16 @@ def run_problem(label: str, flags: np.ndarray, system, args: argparse.Namespace,
         if "network_s" in out:  # the last call's time inside the network
             methods[name]["network_s"] = out["network_s"]
             methods[name]["stalled"] = out["stalled"]
-    ratios: dict[str, float | None] = {}
-    if source is not None:
-        dcdm_row, ic0, amg = (methods[k] for k in (DCDM, "IC(0)-PCG", "pyamg SA-PCG"))
-        ratios = {
-            "DCDM its / IC(0) its": dcdm_row["nit"] / ic0["nit"],
-            "DCDM its / pyamg its": dcdm_row["nit"] / amg["nit"],
-            "DCDM total time / IC(0) total time": dcdm_row["total_s"] / ic0["total_s"],
-            "DCDM total time / pyamg total time": dcdm_row["total_s"] / amg["total_s"],
-            "DCDM solve time / pyamg solve time": dcdm_row["solve_s"] / amg["solve_s"],
-        }
-        if not (dcdm_row["converged"] and ic0["converged"] and amg["converged"]):
-            ratios = dict.fromkeys(ratios)  # no ratio to a tolerance that was not reached
+    dcdm_row, ic0, amg = (methods[k] for k in (DCDM, "IC(0)-PCG", "pyamg SA-PCG"))
+    ratios: dict[str, float | None] = {
+        "DCDM its / IC(0) its": dcdm_row["nit"] / ic0["nit"],
+        "DCDM its / pyamg its": dcdm_row["nit"] / amg["nit"],
+        "DCDM total time / IC(0) total time": dcdm_row["total_s"] / ic0["total_s"],
+        "DCDM total time / pyamg total time": dcdm_row["total_s"] / amg["total_s"],
+        "DCDM solve time / pyamg solve time": dcdm_row["solve_s"] / amg["solve_s"],
+    }
+    if not (dcdm_row["converged"] and ic0["converged"] and amg["converged"]):
+        ratios = dict.fromkeys(ratios)  # no ratio to a tolerance that was not reached
     return {
         "problem": label, "grid": list(grid), "fluid_cells": int(cells.size),
         "repeat": repeat, "warmup": warmup, "dcdm_network": source,
@@ -221,8 +210,7 @@ def print_problem(result: dict[str, Any]) -> None:
     ic0 = result["methods"]["IC(0)-PCG"]
     amg = result["methods"]["pyamg SA-PCG"]
     source = result["dcdm_network"]
-    net = ("no DCDM network" if source is None else "DCDM network: "
-           + ("the shipped one" if source == "shipped" else source))
+    net = "DCDM network: " + ("the shipped one" if source == "shipped" else source)
     print(f"{result['problem']} ({result['fluid_cells']} fluid cells; {net})")
     print(f"  {'method':20s} {'its':>5s} {'setup ms':>9s} {'solve ms':>9s} {'net ms':>7s} "
           f"{'total ms':>9s} {'its/IC0':>8s} {'its/AMG':>8s} {'t/AMG':>6s}")
@@ -239,12 +227,6 @@ def print_problem(result: dict[str, Any]) -> None:
     print()
 
 
-NO_3D_NOTE = ("no 3-D DCDM network ships with optkit (optkit.conjugate.pretrained_dims() = "
-              "{dims}): the 3-D systems run the four baselines only. Train one, preferably "
-              "on a GPU (python -m optkit.torch.train_dcdm --grid 32 --dim 3 --budget 3600 "
-              "--device cuda --out my_dcdm_3d.pt), and pass --model-3d my_dcdm_3d.pt")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5],
@@ -254,14 +236,12 @@ def main() -> None:
                         help="obstacle seed of the 3-D system with obstacles")
     parser.add_argument("--no-3d", action="store_true", help="only the 2-D systems")
     parser.add_argument("--model-3d", metavar="PATH", default=None,
-                        help="a 3-D DCDM network (DCDMModel.save / train_dcdm --dim 3) to run "
-                             "DCDM on the 3-D systems; none ships with optkit")
+                        help="a 3-D DCDM network (DCDMModel.save / train_dcdm --dim 3) to use "
+                             "instead of the shipped one")
     parser.add_argument("--repeat", type=int, default=3,
                         help="timed runs of the 2-D systems (after one warm-up run)")
     parser.add_argument("--repeat-3d", type=int, default=3,
-                        help="timed runs of the 3-D systems (after one warm-up run, none with "
-                             "--model-3d: a network call costs 0.3-0.8 s on 32^3 on one CPU "
-                             "thread, so pass --repeat-3d 1 with it)")
+                        help="timed runs of the 3-D systems (after one warm-up run)")
     parser.add_argument("--dcdm-maxiter", type=int, default=200,
                         help="DCDM iteration cap (the baselines get 2000)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -278,26 +258,19 @@ def main() -> None:
     for seed in args.seeds:
         flags = poisson_flags((64, 64), obstacles=args.obstacles, seed=seed)
         cases.append((f"2-D 64x64, {args.obstacles} obstacles, seed {seed}", flags, seed,
-                      args.repeat, 1))
+                      args.repeat))
     if not args.no_3d:
-        warmup_3d = 0 if network_source(3, args) is not None else 1
         cases.append(("3-D 32^3, no obstacles (poisson-3d)", poisson_flags((32,) * 3), 0,
-                      args.repeat_3d, warmup_3d))
+                      args.repeat_3d))
         flags = poisson_flags((32,) * 3, obstacles=args.obstacles, seed=args.seed_3d)
         cases.append((f"3-D 32^3, {args.obstacles} obstacles, seed {args.seed_3d}", flags,
-                      args.seed_3d, args.repeat_3d, warmup_3d))
-    notes = {}
-    if not args.no_3d and network_source(3, args) is None:
-        notes["3-D"] = NO_3D_NOTE.format(dims=pretrained_dims())
+                      args.seed_3d, args.repeat_3d))
     start = time.perf_counter()
     results = []
     with threadpool_limits(limits=1):
-        for label, flags, seed, repeat, warmup in cases:
-            if flags.ndim == 3 and "3-D" in notes and not any(r["grid"] == [32] * 3
-                                                              for r in results):
-                print(f"note: {notes['3-D']}\n")
+        for label, flags, seed, repeat in cases:
             system = poisson_system(flags, rhs="gaussian", rng=np.random.default_rng([seed, 1]))
-            result = run_problem(label, flags, system, args, repeat, warmup)
+            result = run_problem(label, flags, system, args, repeat)
             print_problem(result)
             results.append(result)
     two_d = [r for r in results if r["grid"] == [64, 64]]
@@ -323,37 +296,27 @@ def main() -> None:
         its = ", ".join(f"{name} {value:g}" + ("" if converged[name] else " (not converged)")
                         for name, value in s["nit"].items())
         print(f"  {label}: {its}")
-        if s["dcdm_network"] is None:
-            print("    no DCDM: no network for this dimension (see the note above)")
-        elif any(value is None for value in s["ratios"].values()):
+        if any(value is None for value in s["ratios"].values()):
             print("    no ratios: a method did not reach the tolerance")
         else:
             print("    " + ", ".join(f"{key} {value:.2f}" for key, value in s["ratios"].items()))
-    # the goal, per dimension: DCDM needs fewer iterations than IC(0)-PCG on every problem;
-    # not met where DCDM did not run (no network for that dimension)
+    # the goal, per dimension: DCDM needs fewer iterations than IC(0)-PCG on every problem
     goal: dict[str, bool] = {}
     words = {}
     for dim in sorted({len(r["grid"]) for r in results}):
         rows = [r for r in results if len(r["grid"]) == dim]
-        if any(r["dcdm_network"] is None for r in rows):
-            goal[f"{dim}-D"], words[f"{dim}-D"] = False, f"NOT met (no {dim}-D network)"
-        else:
-            goal[f"{dim}-D"] = all(r["ratios"]["DCDM its / IC(0) its"] is not None
-                                   and r["ratios"]["DCDM its / IC(0) its"] < 1 for r in rows)
-            words[f"{dim}-D"] = "met" if goal[f"{dim}-D"] else "NOT met"
+        goal[f"{dim}-D"] = all(r["ratios"]["DCDM its / IC(0) its"] is not None
+                               and r["ratios"]["DCDM its / IC(0) its"] < 1 for r in rows)
+        words[f"{dim}-D"] = "met" if goal[f"{dim}-D"] else "NOT met"
     print("goal (fewer iterations than IC(0)-PCG on every problem): "
           + "; ".join(f"{dim} {words[dim]}" for dim in goal)
           + f"; benchmark wall time {time.perf_counter() - start:.0f} s")
-    for note in notes.values():
-        print(f"note: {note}")
     from optkit.torch import DCDMModel
 
     networks: dict[str, Any] = {}
     for dim in sorted({len(r["grid"]) for r in results}):
         source = network_source(dim, args)
-        if source is None:
-            networks[f"{dim}-D"] = None
-        elif source == "shipped":
+        if source == "shipped":
             networks[f"{dim}-D"] = {"source": "shipped", "meta": DCDMModel.pretrained(
                 (8,) * dim, device="cpu").meta}
         else:
@@ -367,8 +330,7 @@ def main() -> None:
                  "torch": torch.__version__,
                  "deflation": f"{N_DEFLATE} smallest Ritz vectors of {LANCZOS_STEPS} Lanczos "
                               "steps from b, Jacobi",
-                 "shipped_dims": list(pretrained_dims()), "dcdm_networks": networks,
-                 "goal_met": goal, "notes": notes,
+                 "dcdm_networks": networks, "goal_met": goal,
                  "load_average_at_end": list(os.getloadavg())},
         "summary": summary,
         "problems": results,

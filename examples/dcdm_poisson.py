@@ -13,23 +13,18 @@ iteration k, down to 1e-4, for
   note when pyamg is not installed),
 - deflated PCG (``optkit.linalg.deflated_cg``: the 16 smallest of 100 Lanczos Ritz vectors,
   Jacobi preconditioner),
-- DCDM with the network shipped in optkit for the grid's dimension (``DCDMModel.pretrained``),
-  where one ships: ``optkit.conjugate.pretrained_dims()`` is (2,) now, so the 3-D panel shows
-  the four baselines only and the script prints a note. No 3-D network ships because the
-  ones trained on a CPU did not beat IC(0)-PCG on 32^3 (docs/methods/dcdm.rst); train one,
-  preferably on a GPU, with ``python -m optkit.torch.train_dcdm --grid 32 --dim 3 ...`` and
-  pass it as ``model=DCDMModel.from_file(...)``.
+- DCDM with the network shipped in optkit for the grid's dimension (``DCDMModel.pretrained``;
+  the 3-D one was trained on 16^3 and 32^3 boxes, the 2-D one on 64 x 64).
 
-What to expect in 2-D: DCDM needs several times fewer iterations than IC(0)-PCG and about
-ten times fewer than CG, even with obstacles; its residual is not monotone (each step
-minimizes the energy norm of the error along its direction, not the residual). pyamg-PCG
-stays far ahead: a handful of iterations. A DCDM run stops when its best residual has not
-dropped by 1% in 10 iterations (its count is then shown as ">k"; a network that does not fit
-the system stalls), and a 3-D DCDM run, when a 3-D network ships, is capped at 60 iterations,
-because a network call on 32^3 costs 0.3 to 0.8 s on one CPU thread. The table gives the
-iterations and the wall time split into setup (factorization, AMG hierarchy, Lanczos,
-loading the network), time inside the network, and the rest of the solve; everything runs on
-one thread.
+What to expect: DCDM needs several times fewer iterations than IC(0)-PCG and about ten times
+fewer than CG, in 2-D and in 3-D, even with obstacles; its residual is not monotone (each step
+minimizes the energy norm of the error along its direction, not the residual). pyamg-PCG stays
+far ahead: a handful of iterations. A DCDM run stops when its best residual has not dropped by
+1% in 10 iterations (its count is then shown as ">k"; a network that does not fit the system
+stalls). The table gives the iterations and the wall time split into setup (factorization,
+AMG hierarchy, Lanczos, loading the network), time inside the network, and the rest of the
+solve; everything runs on one thread, where a network call costs a few ms on 64 x 64 and a
+tenth of a second or more on 32^3.
 
     python examples/dcdm_poisson.py             # writes dcdm_poisson.png
 """
@@ -47,18 +42,13 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 import optkit  # noqa: E402
 import problems  # noqa: E402
-from optkit.conjugate import pretrained_dims  # noqa: E402
 from optkit.linalg import active_unknowns, deflated_cg, lanczos_ritz  # noqa: E402
 
 RTOL = 1e-4
 MAXITER = 1000
-# title: (catalog name, DCDM iteration cap). On one CPU thread a network call costs a few ms
-# on 64 x 64 but 0.3 to 0.8 s on 32^3, so a 3-D DCDM run would be capped (and a DCDM run
-# stops early when its residual stagnates, see stop_on_stagnation). DCDM runs only on the
-# grids whose dimension has a shipped network (pretrained_dims(): 2-D now).
-SYSTEMS = {"2-D 64 x 64, empty box": ("poisson-2d", MAXITER),
-           "2-D 64 x 64, six obstacles": ("poisson-2d-obstacles", MAXITER),
-           "3-D 32^3, empty box": ("poisson-3d", 60)}
+SYSTEMS = {"2-D 64 x 64, empty box": "poisson-2d",  # title: catalog name
+           "2-D 64 x 64, six obstacles": "poisson-2d-obstacles",
+           "3-D 32^3, empty box": "poisson-3d"}
 STYLE = {"CG": ("tab:gray", ":"), "IC(0)-PCG": ("tab:blue", "--"),
          "pyamg-PCG": ("tab:green", "-."), "deflated PCG": ("tab:purple", (0, (3, 1, 1, 1))),
          "DCDM (shipped net)": ("tab:red", "-")}
@@ -91,7 +81,7 @@ def stop_on_stagnation(window=10, factor=0.99):
     return callback
 
 
-def run_minimize(system, model, maxiter=MAXITER):
+def run_minimize(system, model):
     """One ``method="dcdm"`` run: (relative residuals, setup s, network s, solve s, nit,
     converged)."""
     timed = callback = None
@@ -104,7 +94,7 @@ def run_minimize(system, model, maxiter=MAXITER):
         setup = time.perf_counter() - start
         model, callback = timed, stop_on_stagnation()
     res = optkit.minimize(system, method="dcdm", callback=callback,
-                          options={"model": model, "rtol": RTOL, "maxiter": maxiter})
+                          options={"model": model, "rtol": RTOL, "maxiter": MAXITER})
     t = res.history["time"]
     setup += float(t[0])  # the driver's first record comes after the solver's init
     network = timed.seconds if timed is not None else 0.0
@@ -143,17 +133,10 @@ def main():
     import torch
 
     torch.set_num_threads(1)
-    shipped = pretrained_dims()
-    if 3 not in shipped:
-        print(f"note: no 3-D DCDM network ships with optkit (pretrained_dims() = {shipped}): "
-              "the 3-D panel shows CG, IC(0)-PCG, pyamg-PCG and deflated PCG only. Train one, "
-              "preferably on a GPU (python -m optkit.torch.train_dcdm --grid 32 --dim 3 "
-              "--budget ... --device cuda --out my_dcdm_3d.pt), and pass "
-              "model=DCDMModel.from_file('my_dcdm_3d.pt', grid_shape=system.grid_shape).")
     fig, axes = plt.subplots(1, len(SYSTEMS), figsize=(16.0, 4.8), layout="constrained")
     print(f"{'system':28s} {'method':20s} {'its':>5s} {'setup ms':>9s} {'network ms':>10s} "
           f"{'solve ms':>9s} {'total ms':>9s}")
-    for ax, (title, (name, dcdm_maxiter)) in zip(axes, SYSTEMS.items(), strict=True):
+    for ax, (title, name) in zip(axes, SYSTEMS.items(), strict=True):
         system = problems.get(name)
         runs = {}
         with threadpool_limits(limits=1):
@@ -162,8 +145,7 @@ def main():
             if has_amg:
                 runs["pyamg-PCG"] = run_minimize(system, "amg")
             runs["deflated PCG"] = run_deflated(system)
-            if len(system.grid_shape) in shipped:
-                runs["DCDM (shipped net)"] = run_minimize(system, "pretrained", dcdm_maxiter)
+            runs["DCDM (shipped net)"] = run_minimize(system, "pretrained")
         for label, (history, setup, network, solve, nit, converged) in runs.items():
             color, dash = STYLE[label]
             its = f"{nit}" if converged else f">{nit}"
@@ -172,15 +154,11 @@ def main():
             net = f"{network * 1e3:10.1f}" if network else f"{'':10s}"
             print(f"{title:28s} {label:20s} {its:>5s} {setup * 1e3:9.1f} {net} "
                   f"{solve * 1e3:9.1f} {(setup + network + solve) * 1e3:9.1f}")
-        if len(system.grid_shape) not in shipped:
-            ax.text(0.98, 0.03, f"no DCDM curve: no {len(system.grid_shape)}-D network ships",
-                    transform=ax.transAxes, ha="right", va="bottom", fontsize=8)
         ax.axhline(RTOL, color="black", linewidth=0.6)
         ax.set(title=f"{title} ({system.n} unknowns)", xlabel="iteration",
                ylabel="||b - A x|| / ||b||", ylim=(RTOL / 10, 10.0))
         ax.legend(title="method (iterations to 1e-4)", fontsize=8)
-    fig.suptitle("Pressure Poisson systems: DCDM with the shipped network (2-D) against PCG "
-                 "baselines")
+    fig.suptitle("Pressure Poisson systems: DCDM with the shipped networks against PCG baselines")
     fig.savefig("dcdm_poisson.png", dpi=110)
     print("wrote dcdm_poisson.png")
 

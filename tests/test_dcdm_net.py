@@ -151,11 +151,12 @@ def test_save_and_from_file_round_trip(tmp_path, monkeypatch):
     assert DCDMModel.from_file(path, device="cpu", grid_shape=(8, 8))(np.ones(64)).shape == (64,)
 
 
-@pytest.mark.parametrize(("n", "obstacles", "seed"), [(64, 6, 1), (32, 3, 0)])
-def test_shipped_2d_model_beats_ic0_pcg_on_unseen_obstacles(n, obstacles, seed):
+@pytest.mark.parametrize(("grid", "obstacles", "seed"),
+                         [((64, 64), 6, 1), ((32, 32), 3, 0), ((16,) * 3, 2, 1), ((32,) * 3, 6, 1)])
+def test_shipped_models_beat_ic0_pcg_on_unseen_obstacles(grid, obstacles, seed):
     from problems.linear_systems import poisson_flags, poisson_system
 
-    flags = poisson_flags((n, n), obstacles=obstacles, seed=seed)
+    flags = poisson_flags(grid, obstacles=obstacles, seed=seed)
     system = poisson_system(flags, rhs="gaussian", rng=seed)
     runs = {m: optkit.minimize(system, method="dcdm", options={"model": m, "maxiter": 1000})
             for m in (None, "ichol0", "identity")}
@@ -164,24 +165,43 @@ def test_shipped_2d_model_beats_ic0_pcg_on_unseen_obstacles(n, obstacles, seed):
     assert ours.nit < runs["ichol0"].nit < runs["identity"].nit
     assert not np.any(ours.x[flags.ravel() != FLUID])  # masked: zero off the fluid
     assert np.linalg.norm(system.A @ ours.x - system.b) <= 1e-4 * np.linalg.norm(system.b)
-    x, info = dcdm(system.A, system.b, grid_shape=(n, n), maxiter=1000)  # the same default
+    x, info = dcdm(system.A, system.b, grid_shape=grid, maxiter=1000)  # the same default
     assert info == 0
     np.testing.assert_allclose(x, ours.x, rtol=1e-6, atol=1e-9)
 
 
-def test_shipped_model_metadata_names_its_training_command():
+def test_shipped_models_metadata_names_their_training_commands():
     model = DCDMModel.pretrained((16, 24), device="cpu")
     assert model.grid_shape == (16, 24) and model.net.dim == 2
     assert model.meta["command"].startswith("python -m optkit.torch.train_dcdm --grid 64")
+    cube = DCDMModel.pretrained((8, 8, 8), device="cpu")
+    assert cube.grid_shape == (8, 8, 8) and cube.net.dim == 3
+    # trained in two runs: 16^3 from scratch, then 32^3 from the first run's file
+    first, second = cube.meta["init"]["command"], cube.meta["command"]
+    assert first.startswith("python -m optkit.torch.train_dcdm --grid 16 --dim 3")
+    assert second.startswith("python -m optkit.torch.train_dcdm --grid 32 --dim 3")
+    out = first.split("--out ")[1].split()[0]
+    assert f"--init {out}" in second
+    assert cube.meta["init"]["train_grid"] == [16] * 3 and cube.meta["train_grid"] == [32] * 3
     with pytest.raises(ValueError, match="2 or 3 sides"):
         DCDMModel.pretrained((16,))
-    with pytest.raises(ValueError, match="no pretrained DCDM network ships for 3-D"):
-        DCDMModel.pretrained((8, 8, 8))
+
+
+def test_without_a_shipped_network_the_default_is_cg(monkeypatch):
+    import optkit.conjugate
+    import optkit.solvers.dcdm
     from problems.linear_systems import poisson_flags, poisson_system
 
-    cube = poisson_system(poisson_flags((8, 8, 8)), rng=0)  # no 3-D network: CG
+    for module in (optkit.conjugate, optkit.solvers.dcdm):
+        monkeypatch.setattr(module, "pretrained_dims", lambda: (2,))
+    with pytest.raises(ValueError, match="no pretrained DCDM network ships for 3-D"):
+        DCDMModel.pretrained((8, 8, 8))
+    cube = poisson_system(poisson_flags((8, 8, 8)), rng=0)
     res = optkit.minimize(cube, method="dcdm", options={"maxiter": 500})
-    assert res.model == "identity" and res.success
+    cg = optkit.minimize(cube, method="dcdm", options={"model": "identity", "maxiter": 500})
+    assert res.model == "identity" and res.success and res.nit == cg.nit
+    with pytest.raises(ValueError, match="pretrained"):
+        optkit.minimize(cube, method="dcdm", options={"model": "pretrained"})
 
 
 class _Payload:
@@ -318,6 +338,27 @@ def test_training_is_seeded():
     _, h1 = train(seed=3, **kw)
     _, h2 = train(seed=3, **kw)
     assert h1["step_loss"] == h2["step_loss"]
+
+
+def test_training_from_init_starts_at_its_weights(tmp_path):
+    kw = dict(grid=(8, 8), samples=40, batch=8, device="cpu", progress=False, seed=0)
+    first, h1 = train(levels=2, max_steps=20, **kw)
+    first.save(tmp_path / "first.pt")
+    r = np.random.default_rng(0).standard_normal(64)
+    before = first(r)
+    for init in (first, tmp_path / "first.pt"):
+        tuned, h2 = train(max_steps=2, **kw, init=init)  # levels from init
+        # the same seed draws the same validation set: the start is the first run's best
+        assert h2["val_loss"][0] == pytest.approx(h1["best_val_loss"], rel=1e-6)
+        assert h2["val_loss"][0] < h1["val_loss"][0]
+        assert tuned.net.levels == 2 and tuned.meta["levels"] == 2
+        assert tuned.meta["init"]["steps"] == 20
+        assert tuned.meta["init"]["val_loss"] == pytest.approx(h1["best_val_loss"])
+    np.testing.assert_array_equal(first(r), before)  # the init model is not trained in place
+    with pytest.raises(ValueError, match="levels=2"):
+        train(levels=1, max_steps=1, **kw, init=first)
+    with pytest.raises(ValueError, match="2-D network"):
+        train(grid=(4, 4, 4), samples=40, max_steps=1, progress=False, init=first)
 
 
 def test_train_bad_input():

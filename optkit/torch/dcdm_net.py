@@ -300,12 +300,13 @@ class DCDMModel:
                    ) -> DCDMModel:
         """The model that ships with optkit, for vectors on ``grid_shape``.
 
-        A network ships for 2-D grids (:func:`optkit.conjugate.pretrained_dims` lists the
-        dimensions), trained on the CPU by the command in its metadata (``meta["command"]``;
-        see :mod:`optkit.torch.train_dcdm`) on the 64 x 64 box with the top row air. It is
-        fully convolutional, so it applies to other grids and to grids with obstacles, which
-        it never saw in training. No 3-D network ships: on a 2-core CPU a 32³ training run
-        gets too few steps (train one on a GPU and load it with :meth:`from_file`).
+        A network ships for 2-D and one for 3-D grids
+        (:func:`optkit.conjugate.pretrained_dims` lists the dimensions), each trained on the CPU
+        by the command in its metadata (``meta["command"]``; see
+        :mod:`optkit.torch.train_dcdm`) on the empty box with the top layer air: the 2-D one
+        on 64 x 64, the 3-D one on :math:`16^3` and then on :math:`32^3` (``meta["init"]``
+        holds the first run's metadata). They are fully convolutional, so they apply to other
+        grids and to grids with obstacles, which they never saw in training.
 
         Parameters
         ----------

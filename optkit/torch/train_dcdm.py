@@ -4,12 +4,18 @@
 the training matrix, weighting the low end of the spectrum. :func:`train` fits a
 :class:`~optkit.torch.dcdm_net.DCDMNet` with the scale-invariant loss on the empty box (top
 layer air) within a wall-clock budget and returns the network with the lowest held-out
-validation loss. From the shell::
+validation loss, optionally starting from the weights of another model (``init``). From the
+shell::
 
-    python -m optkit.torch.train_dcdm --grid 32 --budget 240 --out dcdm_2d_32.pt
+    python -m optkit.torch.train_dcdm --grid 64 --budget 360 --out dcdm_2d.pt
+    python -m optkit.torch.train_dcdm --grid 16 --dim 3 --batch 16 --budget 600 --out d16.pt
+    python -m optkit.torch.train_dcdm --grid 32 --dim 3 --batch 16 --budget 3000 \
+        --init d16.pt --out dcdm_3d.pt
 
-trains the recommended CPU model and saves it (load it with
-:meth:`DCDMModel.from_file <optkit.torch.dcdm_net.DCDMModel.from_file>`).
+train the 2-D and (in two runs, the second starting from the first) the 3-D network that ship
+with optkit, on a CPU, and save them (load one with
+:meth:`DCDMModel.from_file <optkit.torch.dcdm_net.DCDMModel.from_file>`; the exact command of
+a shipped network is in its ``meta["command"]``).
 """
 
 from __future__ import annotations
@@ -124,7 +130,7 @@ def _grid_of(grid: int | Sequence[int], dim: int | None) -> tuple[int, ...]:
 def train(
     grid: int | Sequence[int] = (32, 32),
     dim: int | None = None,
-    levels: int = 1,
+    levels: int | None = None,
     budget_s: float = 180.0,
     samples: int = 4000,
     batch: int = 32,
@@ -134,6 +140,7 @@ def train(
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
     max_steps: int | None = None,
+    init: DCDMModel | str | os.PathLike | None = None,
 ) -> tuple[DCDMModel, dict[str, Any]]:
     """Train a DCDM network with the CPU recipe of the spec (section 4).
 
@@ -152,9 +159,9 @@ def train(
         The training grid (an int means a square/cube of side ``grid``). Default ``(32, 32)``.
     dim : {2, 3}, optional
         Spatial dimension; taken from ``grid`` when omitted (2 for an int ``grid``).
-    levels : int
-        Pooling levels of the network (1: the paper's; see
-        :class:`~optkit.torch.dcdm_net.DCDMNet`).
+    levels : int, optional
+        Pooling levels of the network (see :class:`~optkit.torch.dcdm_net.DCDMNet`): by
+        default 1 (the paper's) for a new network, or those of ``init``.
     budget_s : float
         Wall-clock seconds for the optimization loop (data generation is not counted; its
         time is ``history["setup_time"]``).
@@ -175,6 +182,11 @@ def train(
         Show a tqdm progress bar.
     max_steps : int, optional
         Stop after this many Adam steps even when budget is left (for tests).
+    init : DCDMModel or path-like, optional
+        Start from this network's weights instead of a random initialization (fine-tuning,
+        e.g. on a larger grid after a cheap start on a smaller one: the network is fully
+        convolutional). Its dimension must be that of ``grid``. Its metadata is kept as
+        ``meta["init"]`` of the result, so a chain of runs stays reproducible.
 
     Returns
     -------
@@ -182,9 +194,9 @@ def train(
         The best network (by validation loss), in eval mode, for vectors on ``grid``.
     history : dict
         ``epoch``, ``step``, ``time``, ``train_loss``, ``val_loss``: lists with one entry per
-        evaluation (entry 0 is the untrained network; the last may be a partial epoch);
-        ``step_loss``: the loss of every Adam step; ``best_epoch``, ``best_val_loss``,
-        ``steps``, ``setup_time``, ``train_time`` and ``device``.
+        evaluation (entry 0 is the network before training, random or ``init``; the last may
+        be a partial epoch); ``step_loss``: the loss of every Adam step; ``best_epoch``,
+        ``best_val_loss``, ``steps``, ``setup_time``, ``train_time`` and ``device``.
 
     Notes
     -----
@@ -192,7 +204,10 @@ def train(
     trained at ``N = 64`` worked as the DCDM model on 32, 64 and 128 grids, with and without
     obstacles, but nets trained at ``N = 32`` (``levels`` 1 or 2), although better at 32,
     made DCDM stagnate on 64 grids: at 32 the receptive field (about 23 cells) spans the box,
-    and the net learns where the walls are. Train on the largest grid the budget allows.
+    and the net learns where the walls are. In 3-D, where a step at ``32³`` costs 18 times one
+    at ``16³``, a net trained 600 s at ``16³`` did work on ``24³`` and ``32³``, and fine-tuning
+    it at ``32³`` (``init``) made it better there: that is how the shipped 3-D network was
+    trained. Finish on the largest grid the budget allows.
 
     Examples
     --------
@@ -212,8 +227,20 @@ def train(
         raise ValueError(f"lr must be positive, got {lr!r}")
     if max_steps is not None and (int(max_steps) != max_steps or max_steps < 1):
         raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
-    dev = resolve_device(device)
     torch.manual_seed(seed)
+    if init is None:
+        net = DCDMNet(dim=len(shape), levels=1 if levels is None else levels)
+        init_meta = None
+    else:
+        base = init if isinstance(init, DCDMModel) else DCDMModel.from_file(init, device="cpu")
+        if base.net.dim != len(shape):
+            raise ValueError(f"init is a {base.net.dim}-D network but grid {shape} is "
+                             f"{len(shape)}-D")
+        if levels is not None and levels != base.net.levels:
+            raise ValueError(f"init has levels={base.net.levels}, got levels={levels!r}")
+        net = copy.deepcopy(base.net).cpu()
+        init_meta = dict(base.meta)
+    dev = resolve_device(device)
     rng = np.random.default_rng(seed)
 
     start = time.perf_counter()
@@ -225,7 +252,7 @@ def train(
     n_val = max(1, int(samples) // 10)
     val, trn = data[:n_val], data[n_val:]  # samples are i.i.d.: the split needs no shuffle
     A = PoissonStencil(flags).to(dev)
-    net = DCDMNet(dim=len(shape), levels=levels).to(dev)
+    net = net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     setup_time = time.perf_counter() - start
@@ -242,8 +269,10 @@ def train(
                                "train_loss": [math.nan], "val_loss": [validate()],
                                "step_loss": []}
     best = (history["val_loss"][0], 0, copy.deepcopy(net.state_dict()))
-    meta = {"train_grid": list(shape), "levels": int(levels), "samples": int(samples),
+    meta = {"train_grid": list(shape), "levels": net.levels, "samples": int(samples),
             "batch": int(batch), "lr": float(lr), "seed": int(seed)}
+    if init_meta is not None:
+        meta["init"] = init_meta
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir)
     if ckpt is not None:
         ckpt.mkdir(parents=True, exist_ok=True)
@@ -295,7 +324,7 @@ def train(
     bar.close()
     history.update(best_epoch=best[1], best_val_loss=float(best[0]), steps=steps,
                    setup_time=setup_time, train_time=time.perf_counter() - t0, device=str(dev))
-    final = DCDMNet(dim=len(shape), levels=levels)
+    final = DCDMNet(dim=net.dim, levels=net.levels, channels=net.channels)
     final.load_state_dict(best[2])
     meta.update(epoch=best[1], val_loss=float(best[0]), epochs=epoch, steps=steps,
                 train_time=float(history["train_time"]))
@@ -329,7 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="grid side(s): one int for a square/cube, or all sides (default 32)")
     parser.add_argument("--dim", type=int, choices=(2, 3), default=None,
                         help="spatial dimension (default: from --grid, 2 for one int)")
-    parser.add_argument("--levels", type=int, default=1, help="pooling levels (default 1)")
+    parser.add_argument("--levels", type=int, default=None,
+                        help="pooling levels (default 1, or those of --init)")
+    parser.add_argument("--init", default=None,
+                        help="start from the weights of this model file (fine-tuning)")
     parser.add_argument("--budget", type=float, default=180.0,
                         help="training wall-clock seconds (default 180)")
     parser.add_argument("--samples", type=int, default=4000, help="training vectors (4000)")
@@ -353,7 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     model, hist = train(grid=grid, dim=args.dim, levels=args.levels, budget_s=args.budget,
                         samples=args.samples, batch=args.batch, lr=args.lr, seed=args.seed,
                         device=args.device, checkpoint_dir=args.checkpoint_dir,
-                        progress=not args.no_progress, max_steps=args.max_steps)
+                        progress=not args.no_progress, max_steps=args.max_steps,
+                        init=args.init)
     model.meta["command"] = shlex.join(["python", "-m", "optkit.torch.train_dcdm", *argv])
     out = Path(args.out)
     if str(out.parent):
