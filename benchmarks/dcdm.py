@@ -139,7 +139,7 @@ def _load_network(source: str, grid: tuple[int, ...]):
 
 
 def run_problem(label: str, flags: np.ndarray, system, args: argparse.Namespace,
-                repeat: int, warmup: int = 1) -> dict[str, Any]:
+                repeat: int) -> dict[str, Any]:
     """Setup and solve timings and iteration counts of every method on one system."""
     import pyamg
 
@@ -157,7 +157,7 @@ def run_problem(label: str, flags: np.ndarray, system, args: argparse.Namespace,
         "deflated PCG": lambda: _deflation_space(block, rhs),
         DCDM: lambda: _load_network(source, grid),
     }
-    setup_cmp = bench.compare(setups, repeat=repeat, warmup=warmup, baseline="pyamg SA-PCG")
+    setup_cmp = bench.compare(setups, repeat=repeat, baseline="pyamg SA-PCG")
     made = {name: timing.value for name, timing in setup_cmp.cases.items()}
     solves: dict[str, Callable[[], dict[str, Any]]] = {
         "CG": lambda: _counted_cg(block, rhs),
@@ -166,7 +166,7 @@ def run_problem(label: str, flags: np.ndarray, system, args: argparse.Namespace,
         "deflated PCG": lambda: _deflated(block, rhs, made["deflated PCG"]),
         DCDM: lambda: _dcdm(A, b, made[DCDM], args.dcdm_maxiter),
     }
-    solve_cmp = bench.compare(solves, repeat=repeat, warmup=warmup, baseline="pyamg SA-PCG")
+    solve_cmp = bench.compare(solves, repeat=repeat, baseline="pyamg SA-PCG")
     methods = {}
     for name in solves:
         out = solve_cmp[name].value
@@ -196,7 +196,7 @@ def run_problem(label: str, flags: np.ndarray, system, args: argparse.Namespace,
         ratios = dict.fromkeys(ratios)  # no ratio to a tolerance that was not reached
     return {
         "problem": label, "grid": list(grid), "fluid_cells": int(cells.size),
-        "repeat": repeat, "warmup": warmup, "dcdm_network": source,
+        "repeat": repeat, "dcdm_network": source,
         "methods": methods, "env": solve_cmp.to_dict()["env"],
         "ratios": ratios,
     }
