@@ -154,7 +154,7 @@ def test_closure_and_step_count():
         return loss
 
     first = opt.step(closure)
-    assert float(first) == 4.0
+    assert float(first.detach()) == 4.0
     for _ in range(4):
         opt.step(closure)
     assert float(opt.state[w]["step"]) == 5.0
