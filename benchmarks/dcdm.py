@@ -55,7 +55,6 @@ from problems.linear_systems import fluid_block, poisson_flags, poisson_system
 
 RTOL = 1e-4
 MAXITER = 2000  # the baselines
-BASELINES = ("CG", "IC(0)-PCG", "pyamg SA-PCG", "deflated PCG")
 DCDM = "DCDM (network)"
 N_DEFLATE, LANCZOS_STEPS = 16, 100
 STALL_WINDOW = 10
