@@ -9,6 +9,7 @@ non-finite guard; history; callback; ``terminate``; ``maxiter``; ``max_time``};
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import math
 import time
@@ -97,10 +98,11 @@ def minimize(
     ------
     ValueError
         Unknown method name (with close matches), bad ``x0``, negative ``tol``, bad option
-        values, unsupported ``backend``.
+        values, unsupported ``backend``, an oracle returning the wrong shape (the message
+        names the oracle and both shapes).
     TypeError
         A method that cannot take the problem kind, an unknown option, a missing required
-        oracle, an oracle returning the wrong shape.
+        oracle.
 
     Notes
     -----
@@ -302,8 +304,55 @@ def _prepare_oracles(info: MethodInfo, problem: Any, counter: Counter) -> Any:
     return problem
 
 
+def _shape_error(oracle: str, got: tuple, expected: tuple, what: str) -> ValueError:
+    return ValueError(f"{oracle} returned shape {got}, expected {expected} ({what})")
+
+
+def _check_scalar(oracle: str, value: Any) -> None:
+    if np.ndim(value) != 0:
+        raise _shape_error(oracle, np.shape(value), (), "the objective must return a scalar")
+
+
+def _check_like_x(oracle: str, value: Any, x: Any) -> None:
+    if np.shape(value) != np.shape(x):
+        raise _shape_error(oracle, np.shape(value), np.shape(x), "the shape of x")
+
+
+def _check_oracle(name: str, out: Any, args: tuple) -> None:
+    """Raise ``ValueError`` naming the oracle and both shapes when ``out`` has the wrong
+    shape (NumPy's convention for shape mismatches)."""
+    x = args[0]
+    if name == "fun":
+        _check_scalar("the objective (fun)", out)
+    elif name == "grad":
+        _check_like_x("the gradient (jac)", out, x)
+    elif name == "fun_and_grad":
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"fun_and_grad (jac=True) must return a pair (f, g), got "
+                            f"{type(out).__name__}")
+        _check_scalar("the objective (fun)", out[0])
+        _check_like_x("the gradient (jac)", out[1], x)
+    elif name == "hessp":
+        _check_like_x("the Hessian-vector product (hessp)", out, x)
+    elif name == "hess" and np.shape(out) != (x.size, x.size):
+        raise _shape_error("the Hessian (hess)", np.shape(out), (x.size, x.size),
+                           "n x n for x of size n")
+
+
+def _checked_once(counted: Problem, name: str, fn: Callable) -> Callable:
+    """``fn``, whose first call checks the shape of what it returned and then puts ``fn``
+    itself in the field (no check on the hot path)."""
+    def first(*args):
+        out = fn(*args)
+        _check_oracle(name, out, args)
+        object.__setattr__(counted, name, fn)
+        return out
+    return first
+
+
 def _with_counters(problem: Problem, counter: Counter) -> Problem:
-    """``problem`` with every oracle counted, mini-batches from ``sample`` included.
+    """``problem`` with every oracle counted, mini-batches from ``sample`` included, and the
+    shape of each oracle's first answer checked.
 
     A shallow copy with the oracle fields swapped: the problem was checked when it was built,
     and checking again (a symmetry test of a large ``Q``, say) would cost every run.
@@ -312,7 +361,8 @@ def _with_counters(problem: Problem, counter: Counter) -> Problem:
     for name, keys in Problem.counted_oracles.items():
         fn = getattr(problem, name)
         if fn is not None:
-            object.__setattr__(counted, name, _counted(fn, counter, keys))
+            object.__setattr__(counted, name,
+                               _checked_once(counted, name, _counted(fn, counter, keys)))
     if problem.hess_approx:
         object.__setattr__(counted, "hess_approx", {
             name: _counted(fn, counter, ("nhev",)) for name, fn in problem.hess_approx.items()})
@@ -381,6 +431,9 @@ class Driver:
                                problem=getattr(problem, "name", ""), method=info.name)
         self.nit = 0
         self.last: State | None = None
+        #: The recorded state with the lowest ``fun``, and its iteration.
+        self.best: State | None = None
+        self.best_nit = 0
         self.start = 0.0
         self.deadline = self.maxiter = math.inf
         self.progress = None
@@ -397,6 +450,9 @@ class Driver:
         row.update(state.record())
         self.history.append(row)
         self.last = state
+        best = self.best
+        if best is None or state.fun < best.fun:
+            self.best, self.best_nit = state, self.nit
 
     def observe(self, state: State) -> Status | None:
         """Account for one accepted iteration; return a status when the run must stop.
@@ -439,8 +495,10 @@ class Driver:
         step, terminate, observe = solver.step, solver.terminate, self.observe
         while True:
             new = step(problem, state)
-            if new.status is not None and new.x is state.x:
-                return state, new.status  # the step could not move; not an iteration
+            if new.status is not None and new.x is state.x:  # could not move: no iteration
+                if new.message is not None:
+                    state = dataclasses.replace(state, message=new.message)
+                return state, new.status
             stop = observe(new)
             if stop is Status.NONFINITE:
                 return state, stop
@@ -479,19 +537,21 @@ class Driver:
 
     def _check_first(self, state: State, x0: Any) -> None:
         """Check what the user's oracles returned at the starting point."""
-        if np.ndim(state.fun) != 0:
-            raise TypeError(
-                f"the objective must return a scalar, got an array of shape {np.shape(state.fun)}"
-            )
+        _check_scalar("the objective (fun)", state.fun)
         object.__setattr__(state, "fun", float(state.fun))
-        if state.grad is not None and np.shape(state.grad) != np.shape(state.x):
-            raise TypeError(
-                f"the gradient (jac) returned shape {np.shape(state.grad)}, "
-                f"expected {np.shape(state.x)} like x0"
-            )
+        if state.grad is not None:
+            _check_like_x("the gradient (jac)", state.grad, state.x)
 
     def _result(self, solver: Solver, state: State, status: Status) -> OptimizeResult:
         fields = solver.postprocess(self.problem, state, status)
+        note = ""
+        best = self.best
+        if best is not None and best.fun < state.fun and solver.returns_best():
+            # x, fun and jac of the best iterate; the method's other fields describe the run
+            fields.update({k: v for k, v in solver.postprocess(self.problem, best, status)
+                           .items() if k in ("x", "fun", "jac")})
+            note = (f" The last iterate (f = {state.fun:.17g}) is worse than iteration "
+                    f"{self.best_nit} (f = {fields['fun']:.17g}): x is that best iterate.")
         c = self.counter
         res = OptimizeResult(
             fields,
@@ -501,7 +561,7 @@ class Driver:
             nhev=c.nhev,
             status=int(status),
             success=status is Status.SUCCESS,
-            message=fields.pop("message", status.message),
+            message=(fields.pop("message", None) or state.message or status.message) + note,
             method=self.info.name,
             options=self.options.as_dict(),
             history=self.history,

@@ -8,6 +8,7 @@ Woodbury identity in ``O(n r²)`` instead of factorizing an ``n x n`` matrix.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -18,7 +19,7 @@ import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse import csgraph
 
-__all__ = ["LowRank", "Metric", "ShiftedSolve", "solve_shifted"]
+__all__ = ["LowRank", "Metric", "ShiftedSolve", "fd_hessian_operator", "solve_shifted"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,6 +132,35 @@ class Metric:
             out[np.diag_indices_from(out)] += lam
             return out
         return H + lam * self.B
+
+
+def fd_hessian_operator(grad: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+                        x: NDArray[np.float64], g: NDArray[np.float64]
+                        ) -> spla.LinearOperator:
+    """``∇²f(x)`` as a :class:`~scipy.sparse.linalg.LinearOperator` of forward differences
+    of the gradient, ``H v ≈ (∇f(x + h v) - ∇f(x)) / h`` with
+    ``h = √ε (1 + ‖x‖) / ‖v‖`` (one gradient a product, as SciPy's Newton-CG does without
+    ``hess`` or ``hessp``).
+
+    Parameters
+    ----------
+    grad : callable
+        ``grad(x) -> ndarray``, counted by the caller's problem.
+    x, g : ndarray
+        The point and the gradient there.
+    """
+    scale = math.sqrt(np.finfo(float).eps) * (1.0 + float(np.linalg.norm(x)))
+
+    def matvec(v: NDArray[np.float64]) -> NDArray[np.float64]:
+        v = np.ravel(v)
+        norm = float(np.linalg.norm(v))
+        if norm == 0.0:
+            return np.zeros_like(x)
+        h = scale / norm
+        return (grad(x + h * v) - g) / h
+
+    n = x.shape[0]
+    return spla.LinearOperator((n, n), matvec=matvec, dtype=float)
 
 
 class ShiftedSolve(NamedTuple):

@@ -47,6 +47,13 @@ _MESSAGES = {
 }
 
 
+def nan_trial_message(search: str) -> str:
+    """``res.message`` of a run ended by a NaN objective at a trial point of a ``search``
+    (status :attr:`Status.NONFINITE`; the iterate stays the last finite one)."""
+    return (f"NaN result encountered: the objective returned NaN at a trial point of the "
+            f"{search}; x is the last finite iterate.")
+
+
 class History(Sequence):
     """Per-iteration records of one run: ``res.history``.
 

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import tiny_problem_for
+from conftest import tiny_problem_for, tiny_smooth
 from scipy.optimize import OptimizeResult
 
 import optkit
@@ -102,6 +102,23 @@ def test_nan_objective_fails_and_keeps_finite_iterate(method):
 def test_never_worse_than_start(method):
     problem, res = _run(method, maxiter=200)
     assert res.fun <= _objective(problem, problem.x0)
+
+
+def test_never_worse_than_start_with_an_uphill_gradient(method):
+    """A gradient with the wrong sign (a common bug) sends every step uphill; the result is
+    still no worse than x0 and consistent (``fun == f(x)``), as with SciPy's methods: the
+    best iterate is returned and the message says so (issue 12)."""
+    info = optkit.registry.get(method)
+    if optkit.Problem not in info.accepts:
+        pytest.skip("a wrong gradient is injected through a plain Problem")
+    base = tiny_smooth()
+    flipped = dataclasses.replace(base, grad=lambda x: -base.gradient(x),
+                                  hess=lambda x: -base.hessian(x))
+    res = optkit.minimize(flipped, method=method, options={"maxiter": 30})
+    f0 = base.value(base.x0)
+    assert res.fun <= f0 and res.fun == base.value(res.x)
+    if np.any(res.history["fun"][1:] > f0) and res.fun < res.history["fun"][-1]:
+        assert "best iterate" in res.message
 
 
 def test_method_is_case_and_separator_insensitive(method):

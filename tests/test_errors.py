@@ -88,15 +88,28 @@ def test_integer_x0_is_cast_to_float():
     assert res.x.dtype == np.float64
 
 
-def test_jac_of_wrong_shape():
-    with pytest.raises(TypeError, match=r"the gradient \(jac\) returned shape \(3,\), "
-                                        r"expected \(2,\)"):
-        optkit.minimize(rosen, np.zeros(2), method="gd", jac=lambda x: np.zeros(3))
+@pytest.mark.parametrize("method", ["gd", "adam", "gns-newton", "scipy:BFGS"])
+def test_jac_of_wrong_shape(method):
+    with pytest.raises(ValueError, match=r"the gradient \(jac\) returned shape \(3,\), "
+                                         r"expected \(2,\)"):
+        optkit.minimize(rosen, np.zeros(2), method=method, jac=lambda x: np.zeros(3))
 
 
 def test_fun_returning_an_array():
-    with pytest.raises(TypeError, match="the objective must return a scalar"):
+    with pytest.raises(ValueError, match=r"the objective \(fun\) returned shape \(2,\), "
+                                         r"expected \(\)"):
         optkit.minimize(lambda x: x, np.zeros(2), method="gd", jac=lambda x: np.ones(2))
+
+
+@pytest.mark.parametrize("oracle, method", [("hess", "gns-newton"), ("hessp", "scipy:Newton-CG"),
+                                            ("hessp", "gns-newton")])
+def test_hessian_oracles_of_wrong_shape(oracle, method):
+    bad = {"hess": lambda x: np.eye(3), "hessp": lambda x, p: np.zeros(3)}[oracle]
+    options = {"linear_solver": "cg"} if method == "gns-newton" and oracle == "hessp" else {}
+    pattern = r"\(3, 3\), expected \(2, 2\)" if oracle == "hess" else r"\(3,\), expected \(2,\)"
+    with pytest.raises(ValueError, match=rf"\({oracle}\) returned shape {pattern}"):
+        optkit.minimize(rosen, np.zeros(2), method=method, jac=rosen_der, **{oracle: bad},
+                        options=options)
 
 
 def test_bad_jac_argument():

@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import xlogy
 
 from optkit.convex_relu.model import LOSSES, loss_gradient, loss_value
+from optkit.stopping import at_most
 
 __all__ = [
     "FistaStep",
@@ -345,8 +346,8 @@ def _fista(H: Array, y: Array, beta: float, loss: str, alpha0: Array) -> Iterato
             dz = z - yv
             Hz = H @ z
             fz = loss_value(Hz, y, loss)
-            model = fy + float(gy @ dz) + 0.5 * L * float(dz @ dz)
-            if fz <= model + 1e-13 * abs(fy) or not np.any(dz):
+            gd, dd = float(gy @ dz), 0.5 * L * float(dz @ dz)
+            if at_most(fz, fy + gd + dd, fy, gd, dd) or not np.any(dz):
                 break
             L *= 2.0
         Fz = fz + beta * float(np.sum(np.abs(z)))

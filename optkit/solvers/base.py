@@ -106,12 +106,16 @@ class State:
         Set by ``step`` to end the run with that status (``None``: go on). A step that
         cannot move returns the previous ``x`` object itself with a status; the driver then
         does not count it as an iteration.
+    message : str or None
+        With ``status``: why the run ends, when the status's own message does not say it
+        (``res.message``).
     """
 
     x: NDArray[np.float64]
     fun: float
     grad: NDArray[np.float64] | None = None
     status: Status | None = None
+    message: str | None = field(default=None, kw_only=True)
 
     #: ``‖grad‖₂`` (``NaN`` without a gradient), computed once when the state is made.
     grad_norm: float = field(init=False, repr=False, compare=False)
@@ -157,6 +161,12 @@ class Solver:
     #: Set by :func:`optkit.registry.register`.
     info: ClassVar[MethodInfo]
 
+    #: Whether the driver may return the best iterate of a run when the last one is worse
+    #: (see :meth:`returns_best`). Methods whose result is more than the iterate (the
+    #: solution of a convex program with its certificate, read from the solver's run) set
+    #: it to ``False``.
+    may_return_best: ClassVar[bool] = True
+
     def __init__(self, options: Options, rng: np.random.Generator, backend: str = "numpy"):
         self.options = options
         self.rng = rng
@@ -173,6 +183,14 @@ class Solver:
         if gtol is None or state.grad is None:
             return _GO_ON
         return gradient_small(state.grad, gtol, state.grad_norm), Status.SUCCESS
+
+    def returns_best(self) -> bool:
+        """Whether the driver returns the best iterate of the run when the last one is worse.
+
+        ``True`` for full-gradient runs (``res.fun <= f(x0)`` then holds for every method);
+        stochastic runs, whose ``state.fun`` is a mini-batch loss, keep the last iterate.
+        """
+        return self.may_return_best and getattr(self.options, "batch_size", None) is None
 
     def postprocess(self, problem: Problem, state: State, status: Status) -> dict[str, Any]:
         """Result fields from the final state: ``x``, ``fun``, ``jac`` by default."""

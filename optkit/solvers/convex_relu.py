@@ -190,6 +190,8 @@ class ConvexReLUADMM(Solver):
     (2023); arXiv:2201.01965.
     """
 
+    may_return_best = False  # the result is the convex program's solution, read from the run
+
     def init(self, problem: ReLUTrainingProblem, x0: Any) -> ConvexReLUState:
         opts = self.options
         self.D, self.gates = _patterns(opts, problem, self.rng)
@@ -262,6 +264,8 @@ class ConvexReLUCvxpy(Solver):
 
     Status codes: 0, 1 (``maxiter=0``), 99.
     """
+
+    may_return_best = False  # the result is the convex program's solution, read from the run
 
     def solve(self, problem: ReLUTrainingProblem, x0: Any, driver: Any
               ) -> tuple[State, Status | None]:

@@ -229,6 +229,8 @@ class ConvexReLUSCP(Solver):
     True
     """
 
+    may_return_best = False  # the result is the convex program's solution, read from the run
+
     def solve(self, problem: ReLUTrainingProblem, x0: Any, driver: Any
               ) -> tuple[State, Status | None]:
         opts = self.options

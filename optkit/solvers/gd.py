@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from optkit.problem import Problem
 from optkit.registry import register
-from optkit.result import Status
+from optkit.result import Status, nan_trial_message
 from optkit.solvers._linesearch import armijo
 from optkit.solvers.base import Options, Solver, State, check_option, option
 
@@ -73,7 +73,7 @@ class GradientDescent(Solver):
     :math:`f(x_{k+1}) \le f(x_k) - c_1 t_k \|\nabla f(x_k)\|^2`.
 
     Status codes: 0 (``gtol`` reached), 1, 2 (no step passed the line search within
-    ``max_ls`` trials), 3, 4, 99.
+    ``max_ls`` trials), 3 (also: a NaN objective at a line-search trial), 4, 99.
     """
 
     def init(self, problem: Problem, x0: NDArray[np.float64]) -> GDState:
@@ -91,6 +91,8 @@ class GradientDescent(Solver):
                     state.step_size * opts.grow, c1=opts.c1, shrink=opts.shrink,
                     max_trials=opts.max_ls)
         if not ls.ok:
-            return GDState(state.x, state.fun, g, status=Status.PRECISION_LOSS,
+            status, message = ((Status.NONFINITE, nan_trial_message("line search")) if ls.nan
+                               else (Status.PRECISION_LOSS, None))
+            return GDState(state.x, state.fun, g, status=status, message=message,
                            step_size=ls.step, ls_trials=ls.trials)
         return GDState(ls.x, ls.fun, ls.grad, step_size=ls.step, ls_trials=ls.trials)

@@ -26,24 +26,40 @@ import scipy.optimize
 import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
-from optkit.linalg import Metric, solve_shifted
+from optkit.linalg import Metric, fd_hessian_operator, solve_shifted
 from optkit.problem import Problem
 from optkit.registry import register
-from optkit.result import Status
+from optkit.result import Status, nan_trial_message
 from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.stopping import at_most, at_precision_floor, floor_message
 
 Array = NDArray[np.float64]
 
-#: Differences of f below this (relative) are rounding noise.
-_ROUNDING = 4.0 * np.finfo(float).eps
-
-
 def _stalled(exhausted: bool, f_old: float, f_new: float) -> Status | None:
-    """PRECISION_LOSS when the search ran out and f no longer changes beyond rounding: the
-    test cannot be met at this precision (a tighter gtol than f's precision allows)."""
-    if exhausted and abs(f_old - f_new) <= _ROUNDING * abs(f_old):
+    """PRECISION_LOSS when the search ran out and f no longer changes beyond rounding: no
+    trial could be verified by its function value (an inconsistent gradient, say)."""
+    if exhausted and at_precision_floor(f_old, f_new, 0.0):
         return Status.PRECISION_LOSS
     return None
+
+
+def _end(solver: MetricSolver, state: MetricState, x: Array, f: float, g: Array,
+         g_dual: float, exhausted: bool) -> tuple[Status | None, str | None]:
+    """The status a step to ``(x, f, g)`` ends the run with, and its message: success at the
+    precision floor (:func:`optkit.stopping.at_precision_floor`) unless the gradient test
+    passes anyway, PRECISION_LOSS when the search ran out with f unchanged, else none."""
+    if not exhausted and g_dual > solver.options.gtol and at_precision_floor(
+            state.fun, f, float(state.grad @ (state.x - x))):
+        return Status.SUCCESS, floor_message(g_dual)
+    return _stalled(exhausted, state.fun, f), None
+
+
+def _nan_trial(state: MetricState, **fields: Any) -> MetricState:
+    """The state that ends the run at a NaN trial value (the iterate does not move)."""
+    return type(state)(state.x, state.fun, state.grad, status=Status.NONFINITE,
+                       message=nan_trial_message("search"), grad_dual=state.grad_dual,
+                       **fields)
+
 
 _PEERS = ("gns-newton", "gns-gradient", "super-newton", "cubic-newton", "gm-backtracking",
           "fast-gradient")
@@ -126,8 +142,32 @@ class MetricSolver(Solver):
                                 f"{problem.name!r} has none")
             metric = problem.info["metric"]
         self.metric = Metric(metric)
+        self.check_hessian(problem)
         f, g = problem.value_and_grad(x0)
         return self.make_state(x0, f, g)
+
+    #: Whether the method needs the Hessian as a matrix (no Hessian-vector products).
+    needs_matrix = False
+
+    def check_hessian(self, problem: Problem) -> None:
+        """Raise ``TypeError`` before the first iteration when ``hess_approx`` cannot be had
+        from the problem. ``"exact"`` without ``hess`` or ``hessp`` falls back to forward
+        differences of the gradient (counted in ``njev``) for methods that work from
+        Hessian-vector products."""
+        approx = getattr(self.options, "hess_approx", None)
+        if not isinstance(approx, str) or approx in problem.hess_approx:
+            return
+        if approx not in ("exact", "diagonal"):
+            known = ["exact", "diagonal", *problem.hess_approx]
+            raise TypeError(f"unknown hess_approx {approx!r} for problem {problem.name!r}; "
+                            f"it has {known}")
+        if approx == "diagonal" and getattr(self.options, "linear_solver", "") == "cg":
+            raise TypeError("hess_approx='diagonal' is a matrix: it needs a linear_solver "
+                            "other than 'cg'")
+        if problem.hess is None and (approx == "diagonal" or self.needs_matrix):
+            what = "hess_approx='diagonal'" if approx == "diagonal" else self.info.name
+            raise TypeError(f"{what} needs the Hessian as a matrix: give hess (hessp or "
+                            f"finite differences serve only Hessian-vector products)")
 
     def make_state(self, x: Array, f: float, g: Array, **fields: Any) -> MetricState:
         """A state of this method's type at ``x``."""
@@ -147,29 +187,25 @@ class MetricSolver(Solver):
         """``H(x)`` (reused while younger than ``hess_every``) and its age."""
         if state.H is not None and state.H_age + 1 < self.options.hess_every:
             return state.H, state.H_age + 1
-        return self._evaluate_hessian(problem, state.x), 0
+        return self._evaluate_hessian(problem, state.x, state.grad), 0
 
-    def _evaluate_hessian(self, problem: Problem, x: Array) -> Any:
+    def _evaluate_hessian(self, problem: Problem, x: Array, g: Array) -> Any:
+        """The approximation at ``x`` (``g``: the gradient there, for finite differences);
+        :meth:`check_hessian` has vetted the choice."""
         approx = self.options.hess_approx
         if callable(approx):
             return approx(x)
         if approx in problem.hess_approx:
             return problem.hess_approx[approx](x)
-        if approx in ("exact", "diagonal"):
-            if problem.hess is None and problem.hessp is None:
-                raise TypeError(f"hess_approx={approx!r} needs the problem's hess or hessp")
-            if problem.hess is None or self.options.linear_solver == "cg":
-                if approx == "diagonal":
-                    raise TypeError("hess_approx='diagonal' needs the problem's hess")
-                n = x.shape[0]
-                return spla.LinearOperator((n, n), matvec=lambda v: problem.hess_vec(x, v),
-                                           dtype=float)
-            H = problem.hessian(x)
-            H = H.toarray() if hasattr(H, "toarray") else np.asarray(H, dtype=float)
-            return np.diag(H).copy() if approx == "diagonal" else H
-        known = ["exact", "diagonal", *problem.hess_approx]
-        raise TypeError(f"unknown hess_approx {approx!r} for problem {problem.name!r}; "
-                        f"it has {known}")
+        if not problem.has_hess:
+            return fd_hessian_operator(problem.gradient, x, g)
+        if problem.hess is None or (self.options.linear_solver == "cg" and approx == "exact"):
+            n = x.shape[0]
+            return spla.LinearOperator((n, n), matvec=lambda v: problem.hess_vec(x, v),
+                                       dtype=float)
+        H = problem.hessian(x)
+        H = H.toarray() if hasattr(H, "toarray") else np.asarray(H, dtype=float)
+        return np.diag(H).copy() if approx == "diagonal" else H
 
     def linsolve(self, H: Any, lam: float, g: Array):
         """``(H + λB) δ = -g`` with the chosen linear solver."""
@@ -231,7 +267,8 @@ class _GammaSearch(MetricSolver):
         gamma, g_dual = state.gamma, state.grad_dual
         rejected = linsolves = 0
         trial = None
-        for i in range(opts.max_search):  # noqa: B007 - read after the loop
+        accepted = False
+        for _ in range(opts.max_search):
             lam = g_dual / (gamma + opts.eps)
             solved = self.linsolve(H, lam, state.grad)
             linsolves += solved.iterations
@@ -241,26 +278,31 @@ class _GammaSearch(MetricSolver):
                 continue
             x = state.x + solved.delta
             f, g = problem.value_and_grad(x)
+            if f != f:
+                return _nan_trial(state, gamma=gamma, search_exhausted=state.search_exhausted)
             trial = (x, f, g, lam)
             if not opts.adaptive_search:
+                accepted = True
                 break
-            g_new_dual = self.metric.dual_norm(g)
-            if state.fun - f >= g_new_dual**2 / (8.0 * lam):
+            required = self.metric.dual_norm(g) ** 2 / (8.0 * lam)
+            if at_most(f + required, state.fun, f):
                 gamma = max(2.0 * gamma, opts.gamma_min)
+                accepted = True
                 break
             gamma /= 2.0
             rejected += 1
-        else:
-            i = opts.max_search  # the cap: the last trial is taken anyway (reported)
-        exhausted = state.search_exhausted + (i == opts.max_search)
+        # after max_search rejections the last trial is taken anyway (and reported)
+        exhausted = state.search_exhausted + (not accepted)
         if trial is None:
             return GNSState(state.x, state.fun, state.grad, status=Status.PRECISION_LOSS,
                             grad_dual=g_dual, gamma=gamma, search_exhausted=exhausted)
         x, f, g, lam = trial
-        return GNSState(x, f, g, status=_stalled(i == opts.max_search, state.fun, f),
-                        grad_dual=self.metric.dual_norm(g), gamma=gamma, lam=lam,
-                        ls_trials=min(rejected + 1, opts.max_search), rejected=rejected,
-                        linsolve_iters=linsolves, search_exhausted=exhausted, H=H, H_age=age)
+        g_dual = self.metric.dual_norm(g)
+        status, message = _end(self, state, x, f, g, g_dual, not accepted)
+        return GNSState(x, f, g, status=status, message=message, grad_dual=g_dual,
+                        gamma=gamma, lam=lam, ls_trials=min(rejected + 1, opts.max_search),
+                        rejected=rejected, linsolve_iters=linsolves,
+                        search_exhausted=exhausted, H=H, H_age=age)
 
 
 @register("gns-newton", options=GNSOptions, needs=("grad",), uses=("jac", "hess", "hessp"),
@@ -394,28 +436,32 @@ class _ConstantSearch(MetricSolver):
         c = state.constant
         rejected = linsolves = 0
         point = None
-        for i in range(opts.max_search):  # noqa: B007 - read after the loop
+        accepted = False
+        for _ in range(opts.max_search):
             new_point, solves, accepted = self.trial(problem, state, H, c)
-            point = new_point if new_point is not None else point
             linsolves += solves
+            if new_point is not None:
+                if new_point[1] != new_point[1]:
+                    return _nan_trial(state, constant=c,
+                                      search_exhausted=state.search_exhausted)
+                point = new_point
             if accepted:
                 c = max(c / self.down, getattr(opts, self.floor_option))
                 break
             c *= self.up
             rejected += 1
-        else:
-            i = opts.max_search
-        exhausted = state.search_exhausted + (i == opts.max_search)
+        exhausted = state.search_exhausted + (not accepted)
         if point is None:
             return ConstantState(state.x, state.fun, state.grad, status=Status.PRECISION_LOSS,
                                  grad_dual=state.grad_dual, constant=c,
                                  search_exhausted=exhausted)
         x, f, g = point
-        return ConstantState(x, f, g, status=_stalled(i == opts.max_search, state.fun, f),
-                             grad_dual=self.metric.dual_norm(g), constant=c,
-                             ls_trials=min(rejected + 1, opts.max_search), rejected=rejected,
-                             linsolve_iters=linsolves, search_exhausted=exhausted, H=H,
-                             H_age=age)
+        g_dual = self.metric.dual_norm(g)
+        status, message = _end(self, state, x, f, g, g_dual, not accepted)
+        return ConstantState(x, f, g, status=status, message=message, grad_dual=g_dual,
+                             constant=c, ls_trials=min(rejected + 1, opts.max_search),
+                             rejected=rejected, linsolve_iters=linsolves,
+                             search_exhausted=exhausted, H=H, H_age=age)
 
 
 @register("super-newton", options=SuperNewtonOptions, needs=("grad",),
@@ -481,10 +527,12 @@ class CubicNewton(_ConstantSearch):
     Status codes: 0, 1, 2, 3, 4, 99.
     """
 
+    needs_matrix = True
+
     def curvature(self, problem: Problem, state: ConstantState) -> tuple[Any, int]:
         if state.H is not None and state.H_age + 1 < self.options.hess_every:
             return state.H, state.H_age + 1
-        H = self._evaluate_hessian(problem, state.x)
+        H = self._evaluate_hessian(problem, state.x, state.grad)
         if isinstance(H, spla.LinearOperator):
             raise TypeError("cubic-newton needs the Hessian as a matrix")
         H = H.toarray() if hasattr(H, "toarray") else np.asarray(H, dtype=float)
@@ -514,7 +562,7 @@ class CubicNewton(_ConstantSearch):
         model = float(coef @ y) + 0.5 * float(lam @ y**2) + c / 6.0 * r**3
         x = state.x + h
         f, g = problem.value_and_grad(x)
-        return (x, f, g), 1, f <= state.fun + model
+        return (x, f, g), 1, at_most(f, state.fun + model, state.fun, model)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -537,7 +585,8 @@ def _upper_model_holds(metric: Metric, f_new: float, f: float, g: Array, d: Arra
     """``f(x + d) <= f(x) + ⟨g, d⟩ + (L/2)‖d‖²`` in the metric, up to the rounding error of
     ``f`` (without that slack, steps whose decrease is below ``eps |f|`` near the optimum fail
     the test and ``L`` grows without bound)."""
-    return f_new <= f + float(g @ d) + 0.5 * L * metric.norm(d) ** 2 + _ROUNDING * abs(f)
+    gd, dd = float(g @ d), 0.5 * L * metric.norm(d) ** 2
+    return at_most(f_new, f + gd + dd, f, gd, dd)
 
 
 @register("gm-backtracking", options=LipschitzSearchOptions, needs=("grad",), tol=("gtol",),
@@ -608,6 +657,9 @@ class FastGradient(MetricSolver):
             direction = self.metric.solve(gy)
             x = y - direction / L
             f, g = problem.value_and_grad(x)
+            if f != f:
+                return _nan_trial(state, constant=L, A=state.A, v=state.v,
+                                  search_exhausted=state.search_exhausted)
             if _upper_model_holds(self.metric, f, fy, gy, x - y, L):
                 return FastGradientState(
                     x, f, g, grad_dual=self.metric.dual_norm(g),

@@ -10,8 +10,9 @@ from numpy.typing import NDArray
 
 from optkit.problem import Problem
 from optkit.registry import register
-from optkit.result import Status
+from optkit.result import Status, nan_trial_message
 from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.stopping import at_most
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,8 +76,8 @@ class Nesterov(Solver):
     :math:`t_{k+1} = (1 + \sqrt{1 + 4 t_k^2})/2`, or the constant
     :math:`(\sqrt{L} - \sqrt{\mu})/(\sqrt{L} + \sqrt{\mu})` when ``mu > 0``.
 
-    Status codes: 0, 1, 2 (L could not be raised enough within ``max_ls`` doublings), 3, 4,
-    99.
+    Status codes: 0, 1, 2 (L could not be raised enough within ``max_ls`` doublings), 3
+    (also: a NaN objective at a trial of the search on ``L``), 4, 99.
 
     References
     ----------
@@ -111,8 +112,13 @@ class Nesterov(Solver):
         for trial in range(1, opts.max_ls + 1):  # noqa: B007 - read after the loop
             x = y - gy / L
             f, g = problem.value_and_grad(x)
+            if f != f and adaptive:
+                return NesterovState(state.x, state.fun, state.grad, status=Status.NONFINITE,
+                                     message=nan_trial_message("search on L"),
+                                     x_prev=state.x_prev, t=state.t, L=L, ls_trials=trial)
             d = x - y
-            if not adaptive or f <= fy + float(gy @ d) + 0.5 * L * float(d @ d):
+            gd, dd = float(gy @ d), 0.5 * L * float(d @ d)
+            if not adaptive or at_most(f, fy + gd + dd, fy, gd, dd):
                 break
             L *= 2.0
         else:

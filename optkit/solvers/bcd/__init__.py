@@ -33,6 +33,7 @@ from optkit.solvers.bcd.updates import (
     nonneg_qp,
     spd_solve,
 )
+from optkit.stopping import at_most
 
 Array = NDArray[np.float64]
 Index = NDArray[np.intp]
@@ -317,7 +318,7 @@ class GreedyBCD(Solver):
             gg = float(gb @ gb)
             for trials in range(1, 60):  # noqa: B007 - read after the loop
                 cand = xb - gb / L
-                if self._trial_value(b, cand) <= f0 - gg / (2.0 * L):
+                if at_most(self._trial_value(b, cand), f0 - gg / (2.0 * L), f0):
                     break
                 L *= 2.0
             self.L_hat[b] = L

@@ -9,6 +9,8 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
+from optkit.stopping import at_most
+
 Array = NDArray[np.float64]
 
 SMOOTH_UPDATES = ("gradient", "matrix", "newton", "lipschitz_search", "exact_dense",
@@ -36,9 +38,10 @@ def line_search(value: Callable[[Array], float], f0: float, x: Array, d: Array, 
                 project: Callable[[Array], Array] | None = None, *, c: float = 1e-10,
                 max_backtracks: int = 50) -> tuple[Array, float, int]:
     """The reference code's backtracking: ``α = 1``, accept when
-    ``F(P(x + αd)) <= F(x) + c α ⟨g, d⟩``; the first backtrack interpolates a quadratic, the
-    later ones a cubic through the last two trials; optkit clamps each new ``α`` to
-    ``[0.01α, 0.5α]`` and stops after ``max_backtracks``.
+    ``F(P(x + αd)) <= F(x) + c α ⟨g, d⟩`` (up to rounding: :func:`optkit.stopping.at_most`);
+    the first backtrack interpolates a quadratic, the later ones a cubic through the last two
+    trials; optkit clamps each new ``α`` to ``[0.01α, 0.5α]`` and stops after
+    ``max_backtracks``.
 
     Returns
     -------
@@ -51,7 +54,7 @@ def line_search(value: Callable[[Array], float], f0: float, x: Array, d: Array, 
     for trials in range(1, max_backtracks + 2):
         x_new = project(x + alpha * d)
         f_new = value(x_new)
-        if f_new <= f0 + c * alpha * slope:
+        if at_most(f_new, f0 + c * alpha * slope, f0):
             return x_new, f_new, trials
         z = f_new - f0 - alpha * slope
         if prev is None or not math.isfinite(f_new):
