@@ -550,8 +550,8 @@ class Driver:
             # x, fun and jac of the best iterate; the method's other fields describe the run
             fields.update({k: v for k, v in solver.postprocess(self.problem, best, status)
                            .items() if k in ("x", "fun", "jac")})
-            note = (f" The last iterate (f = {state.fun:.17g}) is worse than iteration "
-                    f"{self.best_nit} (f = {fields['fun']:.17g}): x is that best iterate.")
+            note = (f" The last iterate (f = {state.fun:.6g}) is worse than iteration "
+                    f"{self.best_nit} (f = {fields['fun']:.6g}): x is that best iterate.")
         c = self.counter
         res = OptimizeResult(
             fields,
