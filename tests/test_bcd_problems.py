@@ -1,11 +1,14 @@
 """The greedy block coordinate descent paper's data sets (``problems.bcd``): recipes, oracles,
 optimal values, Lipschitz and Gershgorin facts, catalog entries.
 
-Only the small versions are built here, plus the full-size D and E (cheap); the full-size A, B,
-C and A-L1 are built by the ``slow`` test at the end.
+Only the small versions are built here, plus the full-size D and E (cheap); of the full-size A,
+B, C and A-L1 the default run checks the data (the recipes' draws, at the paper's sizes, without
+the reference solves), and the ``slow`` test at the end builds them with their optima.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pytest
@@ -101,10 +104,14 @@ def test_recipe_B_shares_A_and_flips_about_ten_percent(built):
     assert pb.l2 == 1e-4 and pb.info["separable"]
 
 
-def _reference_design(rng, m, n):
-    """The reference code's matrix (``src/datasets/datasets.py``), written as it does."""
+def _reference_design(rng, m, n, diag_product=True):
+    """The reference code's matrix (``src/datasets/datasets.py``), written as it does; with
+    ``diag_product=False`` the column scaling is a broadcast instead of the product with
+    ``diag(10 randn(n))`` (the same numbers: the product only adds exact zeros; the product
+    costs ``m n²`` flops, 10¹¹ at the full size)."""
     A = rng.randn(m, n) + 1
-    A = A.dot(np.diag(10 * rng.randn(n)))
+    scale = 10 * rng.randn(n)
+    A = A.dot(np.diag(scale)) if diag_product else A * scale
     return A * (rng.rand(m, n) < 10 * np.log(m) / m)
 
 
@@ -485,11 +492,66 @@ def test_unlabelled_component_is_refused():
         bcd.two_moons_E(seed=13)
 
 
-# -- the full-size data sets (slow) ------------------------------------------------------------
+# -- the full-size data sets -------------------------------------------------------------------
+
+
+def _defaults(builder):
+    return {k: v.default for k, v in inspect.signature(builder).parameters.items()
+            if v.default is not inspect.Parameter.empty}
+
+
+def test_full_size_data_are_the_papers_recipes():
+    """The data of the full-size A, B, C and A-L1 at the paper's sizes, in a few seconds: the
+    builders' defaults, the reference code's draws (``_reference_design``, written as it does),
+    densities, planted weights, label noise. Building the problems themselves means their
+    reference solves (a minute): that is the ``slow`` test below."""
+    sizes = {bcd.least_squares_A: {"m": 1000, "n": 10000, "seed": 1},
+             bcd.logistic_B: {"m": 1000, "n": 10000, "seed": 1, "l2": 1e-4},
+             bcd.softmax_C: {"m": 1000, "d": 1000, "k": 50, "seed": 1, "l2": 1e-4},
+             bcd.nonneg_l1_A: {"m": 1000, "n": 10000, "seed": 1, "lam": 50000.0}}
+    for builder, expected in sizes.items():
+        defaults = _defaults(builder)
+        assert {k: defaults[k] for k in expected} == expected, builder.__name__
+    try:
+        m, n = 1000, 10000
+        A, y, w = bcd._data_A(m, n, 1)
+        rng = np.random.RandomState(1)
+        ref = _reference_design(rng, m, n, diag_product=False)
+        np.testing.assert_array_equal(A, ref)
+        ref_w = rng.randn(n) * (rng.rand(n) < 0.1)
+        np.testing.assert_array_equal(w, ref_w)
+        state = rng.get_state()
+        np.testing.assert_allclose(y, A @ w + rng.randn(m), rtol=1e-12, atol=1e-9)
+        del ref
+        assert abs(np.count_nonzero(A) / A.size - 10 * np.log(m) / m) < 0.002
+        assert 0.08 < np.count_nonzero(w) / n < 0.12
+        noise = y - A @ w
+        assert abs(noise.std() - 1) < 0.1 and abs(noise.mean()) < 0.15
+        # B: the same matrix and planted weights, labels sign(A w) with about 10% flipped
+        A_b, y_b, w_b = bcd._data_B(m, n, 1)
+        assert A_b is A and w_b is w and set(np.unique(y_b)) == {-1.0, 1.0}
+        rng.set_state(state)
+        np.testing.assert_array_equal(y_b, np.sign(A @ w) * np.sign(rng.rand(m) - 0.1))
+        assert 0.07 < np.mean(y_b != np.sign(A @ w)) < 0.13
+        # A-L1: lambda = 50000 is below lambda_max = max A'y, so x* is not zero
+        assert 50000.0 < np.max(A.T @ y)
+        del A, A_b
+        # C: 1000 x 1000 design, W 1000 x 50, labels argmax(A W + noise)
+        A_c, labels, W = bcd._data_C(1000, 1000, 50, 1)
+        rng = np.random.RandomState(1)
+        np.testing.assert_array_equal(A_c, _reference_design(rng, 1000, 1000))
+        np.testing.assert_array_equal(W, rng.randn(1000, 50))
+        np.testing.assert_array_equal(labels, np.argmax(A_c @ W + rng.randn(1000, 50), axis=1))
+        assert np.unique(labels).size == 50
+        assert np.mean(np.argmax(A_c @ W, axis=1) == labels) > 0.9
+    finally:
+        _clear_caches()  # 80 MB of full-size data
 
 
 @pytest.mark.slow
 def test_full_size_data_sets():
+    """The full-size problems with their reference solves (about a minute on two cores; the
+    data alone are checked by the default run above)."""
     a = problems.get("bcd-A")
     assert a.A.shape == (1000, 10000) and a.f_opt == 0.0 and a.info["rank"] == 1000
     assert abs(a.info["density"] - 10 * np.log(1000) / 1000) < 0.002

@@ -151,21 +151,70 @@ def test_save_and_from_file_round_trip(tmp_path, monkeypatch):
     assert DCDMModel.from_file(path, device="cpu", grid_shape=(8, 8))(np.ones(64)).shape == (64,)
 
 
-@pytest.mark.parametrize(("grid", "obstacles", "seed"),
-                         [((64, 64), 6, 1), ((32, 32), 3, 0), ((16,) * 3, 2, 1), ((32,) * 3, 6, 1)])
-def test_shipped_models_beat_ic0_pcg_on_unseen_obstacles(grid, obstacles, seed):
+#: Rows of the iteration tables of docs/methods/dcdm.rst ("Iterations to rtol = 1e-4"): grid,
+#: obstacles, the seeds (the catalog's convention: obstacles drawn by ``default_rng(seed)``, the
+#: Gaussian right-hand side by ``default_rng([seed, 1])``; the empty 2-D boxes are seed 1, the
+#: 2-D obstacle rows the mean over seeds 1, 2 and 3), and the documented DCDM / IC(0) ratio
+#: (regression pin: the docs' ratios were measured with optkit's shipped networks). The
+#: 128 x 128, 24³ and 64³ rows are left out for time.
+DOCUMENTED_RATIOS = [
+    ((32, 32), 0, (1,), 0.46),
+    ((32, 32), 3, (1, 2, 3), 0.45),
+    ((64, 64), 0, (1,), 0.25),
+    ((64, 64), 6, (1, 2, 3), 0.38),
+    ((16,) * 3, 2, (1,), 0.36),
+    ((32,) * 3, 6, (1,), 0.26),
+]
+#: Iteration counts of a nonlinear method whose model is a float32 network move by an
+#: iteration or two with the CPU's kernels (or a GPU); 0.1 is 2.5 iterations on the smallest
+#: system (16³, 25 IC(0) iterations) and keeps the check sharp: the 3-D network of the first
+#: training run alone (docs: 13 and 23 iterations on 16³ and 32³, ratios 0.52 and 0.49) fails.
+RATIO_MARGIN = 0.1
+
+
+@pytest.mark.parametrize(("grid", "obstacles", "seeds", "documented"), DOCUMENTED_RATIOS,
+                         ids=["x".join(map(str, g)) + (f"-{k}obstacles" if k else "")
+                              for g, k, _, _ in DOCUMENTED_RATIOS])
+def test_shipped_models_reach_the_documented_ratio_to_ic0_pcg(grid, obstacles, seeds,
+                                                              documented):
+    """The claim of docs/methods/dcdm.rst: the shipped networks need 0.25 to 0.46 times the
+    iterations of IC(0)-PCG (two to five times fewer), on grids and obstacles they were not
+    trained on. Each documented row is rebuilt and its ratio (of the iteration sums over the
+    seeds, i.e. of the means) must be at most the documented one plus ``RATIO_MARGIN``; every
+    system must also beat IC(0)-PCG and CG outright."""
     from problems.linear_systems import poisson_flags, poisson_system
 
-    flags = poisson_flags(grid, obstacles=obstacles, seed=seed)
-    system = poisson_system(flags, rhs="gaussian", rng=seed)
-    runs = {m: optkit.minimize(system, method="dcdm", options={"model": m, "maxiter": 1000})
-            for m in (None, "ichol0", "identity")}
-    ours = runs[None]
-    assert ours.model == "pretrained" and ours.success
-    assert ours.nit < runs["ichol0"].nit < runs["identity"].nit
-    assert not np.any(ours.x[flags.ravel() != FLUID])  # masked: zero off the fluid
-    assert np.linalg.norm(system.A @ ours.x - system.b) <= 1e-4 * np.linalg.norm(system.b)
-    x, info = dcdm(system.A, system.b, grid_shape=grid, maxiter=1000)  # the same default
+    total = {None: 0, "ichol0": 0}
+    for seed in seeds:
+        flags = poisson_flags(grid, obstacles=obstacles, seed=seed)
+        system = poisson_system(flags, rhs="gaussian", rng=np.random.default_rng([seed, 1]))
+        runs = {m: optkit.minimize(system, method="dcdm",
+                                   options={"model": m, "maxiter": 1000})
+                for m in (None, "ichol0", "identity")}
+        ours = runs[None]
+        assert ours.model == "pretrained" and ours.success
+        assert runs["ichol0"].success and runs["identity"].success
+        assert ours.nit < runs["ichol0"].nit < runs["identity"].nit
+        assert not np.any(ours.x[flags.ravel() != FLUID])  # masked: zero off the fluid
+        assert np.linalg.norm(system.A @ ours.x - system.b) <= 1e-4 * np.linalg.norm(system.b)
+        for m in total:
+            total[m] += runs[m].nit
+    ratio = total[None] / total["ichol0"]
+    assert ratio <= documented + RATIO_MARGIN, (
+        f"DCDM / IC(0)-PCG iterations {total[None]} / {total['ichol0']} = {ratio:.2f}, the "
+        f"docs say {documented}")
+    assert ratio <= 0.46 + RATIO_MARGIN  # the documented range, 0.25 to 0.46
+
+
+def test_scipy_style_dcdm_uses_the_shipped_model_by_default():
+    """``optkit.linalg.dcdm`` with a grid shape and no model is the method's default."""
+    from problems.linear_systems import poisson_flags, poisson_system
+
+    flags = poisson_flags((32, 32), obstacles=3, seed=1)
+    system = poisson_system(flags, rhs="gaussian", rng=np.random.default_rng([1, 1]))
+    ours = optkit.minimize(system, method="dcdm", options={"maxiter": 1000})
+    assert ours.model == "pretrained"
+    x, info = dcdm(system.A, system.b, grid_shape=(32, 32), maxiter=1000)
     assert info == 0
     np.testing.assert_allclose(x, ours.x, rtol=1e-6, atol=1e-9)
 

@@ -40,9 +40,13 @@ def test_paper_synthetic_trajectories():
 
 @pytest.mark.parametrize("name, local", [("diffgrad-f1", 0.200115), ("diffgrad-f2", 0.000090)])
 def test_adam_settles_in_the_local_minimum(name, local):
-    """The paper's claim: Adam ends in a local minimum where diffGrad reaches the global one."""
+    """The paper's claim: Adam ends in a local minimum where diffGrad reaches the global one.
+
+    The claim is about the trajectory's last iterate ``x_299`` (``res.x`` may be a better
+    iterate the run passed on its way)."""
     res = _trajectory(name, method="adam")
-    np.testing.assert_allclose(res.x, local, atol=1e-5)
+    np.testing.assert_allclose(res.xs[299], local, atol=1e-5)
+    assert res.xs.size == 300
 
 
 def test_constant_gradient_is_adam_with_half_the_step():
@@ -178,3 +182,195 @@ def test_paper_functions_optima():
     assert f2.value(np.array([-0.6429])) - f2.f_opt < 1e-6
     assert problems.get("diffgrad-f1").value(np.array([-0.3])) == 0.0
     assert problems.get("diffgrad-f3").value(np.array([0.0])) == 0.0
+
+
+# -- step-by-step comparison with the peers and with the spec's formulas ----------------------
+#
+# Every variant of the NumPy method is run for 20 steps next to an implementation optkit did not
+# write, on the same gradients, and the iterates are compared at every step: that catches a
+# friction coefficient forced to 1 (Adam), a lost rectification, a wrong bias correction, ...
+
+PEER_STEPS = 20
+PEER_HYPER = {"lr": 0.05, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8}
+"""beta2 = 0.95 so that v shrinks within 20 steps (AMSGrad's running max then matters) and
+RAdam's SMA length crosses the threshold 5 between steps 5 and 6 (4.80, 5.70: far from it)."""
+
+
+def _peer_problem():
+    """A smooth non-quadratic problem in 8 variables whose gradients are O(1) and change by
+    O(1) per step, so that xi takes values all over [1/2, 1)."""
+    rng = np.random.default_rng(7)
+    M = rng.standard_normal((8, 8))
+    A = M @ M.T / 8 + np.eye(8)
+    b = rng.standard_normal(8)
+    return optkit.Problem(fun=lambda x: 0.5 * x @ A @ x - b @ x + 0.5 * np.sum(np.sin(2 * x)),
+                          grad=lambda x: A @ x - b + np.cos(2 * x),
+                          x0=2.0 * rng.standard_normal(8), name="peer-check")
+
+
+def _optkit_iterates(options, problem=None):
+    """x_1 .. x_20 of ``method="diffgrad"``."""
+    problem = problem or _peer_problem()
+    xs = []
+    optkit.minimize(problem, method="diffgrad",
+                    callback=lambda intermediate_result: xs.append(intermediate_result.x.copy()),
+                    options={**PEER_HYPER, "maxiter": PEER_STEPS, "gtol": 0.0, **options})
+    assert len(xs) == PEER_STEPS
+    return np.array(xs)
+
+
+def _torch_peer_iterates(make_optimizer, problem=None):
+    """x_1 .. x_20 of a ``torch.optim`` optimizer fed the problem's (NumPy) gradients."""
+    torch = pytest.importorskip("torch")
+    problem = problem or _peer_problem()
+    theta = torch.nn.Parameter(torch.tensor(problem.x0, dtype=torch.float64))
+    opt = make_optimizer([theta])
+    xs = []
+    for _ in range(PEER_STEPS):
+        theta.grad = torch.from_numpy(problem.gradient(theta.detach().numpy().copy()))
+        opt.step()
+        xs.append(theta.detach().numpy().copy())
+    return np.array(xs)
+
+
+def _kozistr_diffgrad():
+    """``pytorch_optimizer.DiffGrad``, release 4.1.0 or later (spec 4.5: earlier releases
+    applied no friction when ``rectify=False``)."""
+    pytest.importorskip("torch")
+    peer = pytest.importorskip("pytorch_optimizer")
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    if Version(version("pytorch_optimizer")) < Version("4.1.0"):
+        pytest.skip("pytorch_optimizer < 4.1.0 is not diffGrad without rectify (spec 4.5)")
+    return peer.DiffGrad
+
+
+def _assert_same_iterates(ours, peer):
+    """Every one of the 20 iterates within 1e-8 relative (float64; the implementations differ
+    in rounding only: lerp against a weighted sum, sqrt(v + 1e-15) against sqrt(v), ...)."""
+    assert ours.shape == peer.shape
+    np.testing.assert_allclose(ours, peer, rtol=1e-8, atol=1e-10)
+
+
+def _assert_friction_matters(options, peer):
+    """The comparison has teeth: with xi = 1 (friction="none") the iterates are far from the
+    peer's, so a friction coefficient broken to 1 cannot pass."""
+    adam_like = _optkit_iterates({**options, "friction": "none"})
+    assert np.max(np.abs(adam_like - peer)) > 1e-3 * np.max(np.abs(peer))
+
+
+#: optkit option sets, and the matching keyword arguments of ``pytorch_optimizer.DiffGrad``
+#: (kozistr): every variant optkit has that the peer also has.
+KOZISTR_VARIANTS = {
+    "diffgrad": ({}, {"weight_decay": 0.0}),
+    "coupled-wd": ({"weight_decay": 0.1}, {"weight_decay": 0.1, "weight_decouple": False}),
+    "decoupled-wd": ({"weight_decay": 0.1, "decoupled_weight_decay": True},
+                     {"weight_decay": 0.1, "weight_decouple": True}),
+    "amsgrad": ({"amsgrad": True}, {"ams_bound": True}),
+    "rectify": ({"rectify": True}, {"rectify": True}),
+    "rectify-amsgrad-coupled-wd": ({"rectify": True, "amsgrad": True, "weight_decay": 0.1},
+                                   {"rectify": True, "ams_bound": True, "weight_decay": 0.1,
+                                    "weight_decouple": False}),
+    "rectify-decoupled-wd": ({"rectify": True, "weight_decay": 0.1,
+                              "decoupled_weight_decay": True},
+                             {"rectify": True, "weight_decay": 0.1, "weight_decouple": True}),
+}
+
+
+@pytest.mark.parametrize("variant", list(KOZISTR_VARIANTS))
+def test_numpy_method_matches_pytorch_optimizer_step_by_step(variant):
+    """``method="diffgrad"`` against ``pytorch_optimizer.DiffGrad`` (kozistr, >= 4.1.0), 20
+    steps, float64. The peer's denominator is ``sqrt(v + 1e-15) + eps`` (``eps_mode="torch"``
+    up to 1e-15 inside the root: invisible here, v >= 1e-3); its rectified step is the spec's
+    (section 3): RAdam's rule with ``xi m`` once the SMA length reaches 5, the plain momentum
+    step before. The peer has neither ``friction="sigmoid"`` nor ``eps_mode="paper"``; those
+    are compared with the spec's formulas below."""
+    peer_cls = _kozistr_diffgrad()
+    options, kwargs = KOZISTR_VARIANTS[variant]
+    h = PEER_HYPER
+    peer = _torch_peer_iterates(lambda params: peer_cls(
+        params, lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["eps"], **kwargs))
+    _assert_same_iterates(_optkit_iterates(options), peer)
+    _assert_friction_matters(options, peer)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_numpy_method_matches_torch_optimizer_step_by_step(weight_decay):
+    """``method="diffgrad"`` against ``torch_optimizer.DiffGrad`` (jettify; the authors'
+    ``diffGrad_v2``): coupled weight decay and ``eps_mode="torch"``, its only variant."""
+    pytest.importorskip("torch")
+    peer_cls = pytest.importorskip("torch_optimizer").DiffGrad
+    h = PEER_HYPER
+    peer = _torch_peer_iterates(lambda params: peer_cls(
+        params, lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["eps"],
+        weight_decay=weight_decay))
+    options = {"weight_decay": weight_decay}
+    _assert_same_iterates(_optkit_iterates(options), peer)
+    _assert_friction_matters(options, peer)
+
+
+@pytest.mark.parametrize("variant", [{}, {"amsgrad": True}, {"weight_decay": 0.1},
+                                     {"weight_decay": 0.1, "decoupled_weight_decay": True}],
+                         ids=["adam", "amsgrad", "coupled-wd", "adamw"])
+def test_friction_none_matches_torch_adam_step_by_step(variant):
+    """``friction="none", eps_mode="paper"`` is Adam (``torch.optim.Adam``; AdamW for the
+    decoupled decay), so xi = 1 is a variant with a peer too."""
+    torch = pytest.importorskip("torch")
+    h = PEER_HYPER
+    variant = dict(variant)
+    cls = torch.optim.AdamW if variant.get("decoupled_weight_decay") else torch.optim.Adam
+    peer = _torch_peer_iterates(lambda params: cls(
+        params, lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["eps"],
+        weight_decay=variant.get("weight_decay", 0.0), amsgrad=variant.get("amsgrad", False)))
+    ours = _optkit_iterates({**variant, "friction": "none", "eps_mode": "paper"})
+    _assert_same_iterates(ours, peer)
+
+
+def _spec_iterates(problem, *, friction="abs_sigmoid", eps_mode="torch", weight_decay=0.0):
+    """Spec section 2, steps 1-9, written out (no peer implements the "sigmoid" friction or
+    the "paper" placement of eps)."""
+    lr, beta1, beta2, eps = (PEER_HYPER[k] for k in ("lr", "beta1", "beta2", "eps"))
+    theta = problem.x0.astype(float).copy()
+    m = np.zeros_like(theta)
+    v = np.zeros_like(theta)
+    g_prev = np.zeros_like(theta)
+    xs = []
+    for t in range(1, PEER_STEPS + 1):
+        g = problem.gradient(theta) + weight_decay * theta
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        delta = g_prev - g if friction == "sigmoid" else np.abs(g_prev - g)
+        xi = 1.0 / (1.0 + np.exp(-delta))
+        if eps_mode == "paper":
+            m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+            theta = theta - lr * xi * m_hat / (np.sqrt(v_hat) + eps)
+        else:
+            step = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+            theta = theta - step * xi * m / (np.sqrt(v) + eps)
+        g_prev = g.copy()
+        xs.append(theta.copy())
+    return np.array(xs)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"eps_mode": "paper"}, {"friction": "sigmoid"},
+    {"friction": "sigmoid", "eps_mode": "paper", "weight_decay": 0.1},
+], ids=["diffgrad", "eps-paper", "sigmoid", "sigmoid-eps-paper-wd"])
+def test_numpy_method_matches_the_spec_formulas(options):
+    """The variants without a peer (``friction="sigmoid"``, the paper's "version two";
+    ``eps_mode="paper"``) against the spec's algorithm written out here."""
+    ref = _spec_iterates(_peer_problem(), **options)
+    _assert_same_iterates(_optkit_iterates(options), ref)
+    _assert_friction_matters(options, ref)
+
+
+def test_the_compared_variants_differ_from_each_other():
+    """Each variant compared above changes the iterates by far more than the tolerance, so
+    each comparison checks its own option (AMSGrad's max of v, the rectification, the decay)."""
+    runs = {name: _optkit_iterates(options) for name, (options, _) in KOZISTR_VARIANTS.items()}
+    names = list(runs)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert np.max(np.abs(runs[a] - runs[b])) > 1e-4 * np.max(np.abs(runs[a])), (a, b)

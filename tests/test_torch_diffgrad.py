@@ -265,3 +265,129 @@ def test_fused_falls_back_to_foreach_when_compilation_fails(monkeypatch):
     foreach, _ = _run_torch({"foreach": True})
     for a, b in zip(fused, foreach, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# -- step-by-step comparison with the peers ------------------------------------------------------
+#
+# Each variant of optkit.torch.DiffGrad and each implementation (loop, foreach, fused) runs 20
+# steps next to a peer optkit did not write, on the same gradients; the iterates are compared at
+# every step. A friction coefficient forced to 1 (Adam) fails here. (The variants no peer has,
+# friction="sigmoid" and eps_mode="paper", are compared with the NumPy method above
+# (test_matches_numpy_reference_in_float64), which tests/test_diffgrad.py compares with the
+# spec's formulas.)
+
+PEER_STEPS = 20
+LR, BETAS, EPS = 0.05, (0.9, 0.95), 1e-8
+"""beta2 = 0.95: v shrinks within 20 steps, so AMSGrad's running max matters."""
+
+
+def _peer_problem():
+    """The problem of tests/test_diffgrad.py's peer checks: smooth, non-quadratic, 8
+    variables, O(1) gradients that change by O(1) per step (xi all over [1/2, 1))."""
+    rng = np.random.default_rng(7)
+    M = rng.standard_normal((8, 8))
+    A = M @ M.T / 8 + np.eye(8)
+    b = rng.standard_normal(8)
+    return (lambda x: A @ x - b + np.cos(2 * x)), 2.0 * rng.standard_normal(8)
+
+
+def _iterates(make_optimizer):
+    """x_1 .. x_20 of a torch optimizer on the peer problem, the 8 variables split into two
+    tensors (3 and 5 entries) so the multi-tensor paths see a list."""
+    grad, x0 = _peer_problem()
+    params = [torch.nn.Parameter(torch.tensor(x0[:3])), torch.nn.Parameter(torch.tensor(x0[3:]))]
+    opt = make_optimizer(params)
+    xs = []
+    for _ in range(PEER_STEPS):
+        x = torch.cat([p.detach() for p in params]).numpy()
+        g = torch.from_numpy(grad(x))
+        params[0].grad, params[1].grad = g[:3].clone(), g[3:].clone()
+        opt.step()
+        xs.append(torch.cat([p.detach() for p in params]).numpy().copy())
+    return np.array(xs)
+
+
+def _ours(impl, **kwargs):
+    return _iterates(lambda params: DiffGrad(params, lr=LR, betas=BETAS, eps=EPS,
+                                             **IMPLEMENTATIONS[impl], **kwargs))
+
+
+def _assert_same_iterates(ours, peer):
+    """All 20 iterates within 1e-8 relative (float64; rounding differences only)."""
+    assert ours.shape == peer.shape == (PEER_STEPS, 8)
+    np.testing.assert_allclose(ours, peer, rtol=1e-8, atol=1e-10)
+
+
+def _kozistr_diffgrad():
+    """``pytorch_optimizer.DiffGrad``, release 4.1.0 or later (spec 4.5: earlier releases
+    applied no friction when ``rectify=False``)."""
+    peer = pytest.importorskip("pytorch_optimizer")
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    if Version(version("pytorch_optimizer")) < Version("4.1.0"):
+        pytest.skip("pytorch_optimizer < 4.1.0 is not diffGrad without rectify (spec 4.5)")
+    return peer.DiffGrad
+
+
+#: optkit.torch.DiffGrad keyword arguments and the matching ones of pytorch_optimizer.DiffGrad
+#: (kozistr). optkit's torch optimizer has no ``rectify`` (the NumPy method's rectified variant
+#: is compared in tests/test_diffgrad.py).
+KOZISTR_VARIANTS = {
+    "diffgrad": ({}, {"weight_decay": 0.0}),
+    "coupled-wd": ({"weight_decay": 0.1}, {"weight_decay": 0.1, "weight_decouple": False}),
+    "decoupled-wd": ({"weight_decay": 0.1, "decoupled_weight_decay": True},
+                     {"weight_decay": 0.1, "weight_decouple": True}),
+    "amsgrad": ({"amsgrad": True}, {"ams_bound": True}),
+    "amsgrad-coupled-wd": ({"amsgrad": True, "weight_decay": 0.1},
+                           {"ams_bound": True, "weight_decay": 0.1, "weight_decouple": False}),
+    "maximize": ({"maximize": True}, {"maximize": True}),
+}
+
+
+#: the compiled path recompiles for every set of options (seconds each on two cores): the
+#: default and the two variants that touch most of its branches
+FUSED_VARIANTS = ("diffgrad", "amsgrad-coupled-wd", "decoupled-wd")
+
+
+@pytest.mark.parametrize("variant, impl", [
+    (variant, impl) for variant in KOZISTR_VARIANTS for impl in ("loop", "foreach", "fused")
+    if impl != "fused" or variant in FUSED_VARIANTS])
+def test_matches_pytorch_optimizer_step_by_step(variant, impl):
+    """``optkit.torch.DiffGrad`` against ``pytorch_optimizer.DiffGrad`` (kozistr, >= 4.1.0),
+    20 float64 steps. The peer's denominator is ``sqrt(v + 1e-15) + eps``: the default
+    ``eps_mode="torch"`` up to 1e-15 inside the root, invisible here (v >= 1e-3)."""
+    peer_cls = _kozistr_diffgrad()
+    ours_kwargs, peer_kwargs = KOZISTR_VARIANTS[variant]
+    peer = _iterates(lambda params: peer_cls(params, lr=LR, betas=BETAS, eps=EPS,
+                                             **peer_kwargs))
+    _assert_same_iterates(_ours(impl, **ours_kwargs), peer)
+    if impl == "loop":  # teeth: without the friction the iterates are far from the peer's
+        adam_like = _ours(impl, **ours_kwargs, friction="none")
+        assert np.max(np.abs(adam_like - peer)) > 1e-3 * np.max(np.abs(peer))
+
+
+@pytest.mark.parametrize("impl", ["loop", "foreach"])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_matches_torch_optimizer_step_by_step(weight_decay, impl):
+    """``optkit.torch.DiffGrad`` against ``torch_optimizer.DiffGrad`` (jettify; the authors'
+    ``diffGrad_v2``: coupled decay, ``eps_mode="torch"``), 20 float64 steps."""
+    peer_cls = pytest.importorskip("torch_optimizer").DiffGrad
+    peer = _iterates(lambda params: peer_cls(params, lr=LR, betas=BETAS, eps=EPS,
+                                             weight_decay=weight_decay))
+    _assert_same_iterates(_ours(impl, weight_decay=weight_decay), peer)
+
+
+@pytest.mark.parametrize("impl", ["loop", "foreach"])
+@pytest.mark.parametrize("variant", [{}, {"amsgrad": True}, {"weight_decay": 0.1},
+                                     {"weight_decay": 0.1, "decoupled_weight_decay": True}],
+                         ids=["adam", "amsgrad", "coupled-wd", "adamw"])
+def test_friction_none_matches_torch_adam_step_by_step(variant, impl):
+    """``friction="none", eps_mode="paper"`` is ``torch.optim.Adam`` (AdamW with the
+    decoupled decay)."""
+    cls = torch.optim.AdamW if variant.get("decoupled_weight_decay") else torch.optim.Adam
+    peer = _iterates(lambda params: cls(params, lr=LR, betas=BETAS, eps=EPS,
+                                        weight_decay=variant.get("weight_decay", 0.0),
+                                        amsgrad=variant.get("amsgrad", False)))
+    _assert_same_iterates(_ours(impl, friction="none", eps_mode="paper", **variant), peer)
