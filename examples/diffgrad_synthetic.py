@@ -4,9 +4,10 @@ Both start at x0 = -1 with the authors' setting (lr 0.1, beta1 0.95, 300 points:
 299 steps; optkit.solvers.diffgrad.PAPER_SYNTHETIC). The top row draws x_t against t, the
 bottom row each function with the start and both final points. diffGrad's friction halves
 the step where the gradient barely changes, so it settles in the global minimum of F1 and
-F2, where Adam overshoots into a local one; on F3 both end near 0.
+F2, where Adam overshoots into a local one; on F3 both end near 0. The final points also go
+to diffgrad_synthetic.json.
 
-    python examples/diffgrad_synthetic.py        # writes diffgrad_synthetic.png
+    python examples/diffgrad_synthetic.py        # writes diffgrad_synthetic.png and .json
 """
 
 import matplotlib
@@ -15,6 +16,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from _figures import save_figures  # noqa: E402
 
 import optkit  # noqa: E402
 import problems  # noqa: E402
@@ -39,6 +41,7 @@ def trajectory(problem, method):
     return np.array(xs)
 
 
+figures = {}
 fig, axes = plt.subplots(2, 3, figsize=(13.0, 7.0), layout="constrained")
 print(f"{'function':8s} {'global x*':>10s} {'Adam x_299':>12s} {'diffGrad x_299':>15s}")
 for col, (name, (title, x_star, (lo, hi))) in enumerate(FUNCTIONS.items()):
@@ -62,6 +65,8 @@ for col, (name, (title, x_star, (lo, hi))) in enumerate(FUNCTIONS.items()):
     bottom.set(title=f"{title}(x)", xlabel="x", ylabel="f(x)")
     bottom.legend()
     print(f"{title:8s} {x_star:10.4f} {runs['adam'][-1]:12.6f} {runs['diffgrad'][-1]:15.6f}")
+    figures[title] = {"x_star": x_star, **{method: xs[-1] for method, xs in runs.items()}}
 
 fig.suptitle("Adam and diffGrad from x0 = -1 (lr 0.1, beta1 0.95, 299 steps)")
 fig.savefig("diffgrad_synthetic.png", dpi=110)
+save_figures("diffgrad_synthetic.json", figures)

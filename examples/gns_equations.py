@@ -21,12 +21,13 @@ budget or once f - f* < 1e-30 (below that only rounding errors are left to fight
 which gns-newton reaches on Rosenbrock, is drawn at 1e-32). The minimizers of the p = 4 and
 p = 5 problems are degenerate (f grows like ||x - x*||^p), so there even Newton's method
 converges only linearly: on the p = 4 equations f shrinks about 5-fold per exact-Hessian
-iteration ((2/3)^4) and 16-fold per rank-one iteration, which needs fewer iterations as well.
+iteration ((2/3)^4) and 16-fold per rank-one iteration, which needs fewer iterations as well
+(the table's column "f_k/f_k+1" is the median of that ratio over each run).
 On the Chebyshev chain every second-order method stalls near f = 7e-24: the iterates reach
 the Chebyshev curve u_2 = ... = u_n = 0 with x_1 slightly below 1, and going up that curve
 to x* = (1, ..., 1) is the exponentially slow part of Nesterov's function.
 
-    python examples/gns_equations.py            # writes gns_equations.png
+    python examples/gns_equations.py            # writes gns_equations.png and .json
 """
 
 import matplotlib
@@ -35,6 +36,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from _figures import save_figures  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import optkit  # noqa: E402
@@ -100,23 +102,31 @@ def draw(ax, runs, x, title):
     ax.legend(fontsize=8)
 
 
+figures = {}  # catalog name: {label: figures of the run}
 fig, axes = plt.subplots(len(EXPERIMENTS), 2, figsize=(13.0, 4.0 * len(EXPERIMENTS)),
                          layout="constrained")
 for row, (title, problem, x0, methods) in zip(axes, EXPERIMENTS, strict=True):
     runs = {label: run(problem, x0, method, options)
             for label, (method, options) in methods.items()}
+    figures[problem.name] = {}
     print(f"\n{title}")
     print(f"  {'method':38s} {'its to 1e-10':>12s} {'s to 1e-10':>10s} {'iterations':>10s} "
-          f"{'nfev':>6s} {'f - f*':>8s} {'time (s)':>8s}")
+          f"{'nfev':>6s} {'f - f*':>8s} {'f_k/f_k+1':>9s} {'time (s)':>8s}")
     for label, res in runs.items():
         h = res.history
-        hit = np.flatnonzero(h["fun"] - problem.f_opt < THRESHOLD)
+        gap = h["fun"] - problem.f_opt
+        hit = np.flatnonzero(gap < THRESHOLD)
         its, secs = (f"{hit[0]:d}", f"{h['time'][hit[0]]:.4f}") if hit.size else ("-", "-")
+        positive = gap[1:] > 0  # an exact 0 has no ratio
+        rate = np.median(gap[:-1][positive] / gap[1:][positive])
+        figures[problem.name][label] = {"its_to_threshold": int(hit[0]) if hit.size else None,
+                                        "nit": res.nit, "gap": gap[-1], "rate": rate}
         print(f"  {label:38s} {its:>12s} {secs:>10s} {res.nit:10d} {res.nfev:6d} "
-              f"{res.fun - problem.f_opt:8.1e} {h['time'][-1]:8.4f}")
+              f"{gap[-1]:8.1e} {rate:9.3g} {h['time'][-1]:8.4f}")
     draw(row[0], runs, "nit", f"{title}: against iterations")
     draw(row[1], runs, "time", "against time")
     if max(res.nit for res in runs.values()) > 20 * min(res.nit for res in runs.values()):
         row[0].set_xscale("symlog", linthresh=10)
         row[0].set_xlim(0, None)
 fig.savefig("gns_equations.png", dpi=100)
+save_figures("gns_equations.json", figures)

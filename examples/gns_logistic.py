@@ -18,9 +18,10 @@ the stale Hessian trades a few more iterations for one Hessian in ten; the empir
 and the diagonal converge only linearly (they do not tend to the Hessian at the optimum, so
 gamma_k has to shrink with ||grad f||). SciPy's Newton-CG stops near f - f* = 1e-10 whatever
 xtol: its inner CG gives up when p^T H p <= 3 eps (an absolute test), so once the gradient
-is about 1e-7 its update is zero and the xtol test ends the run.
+is about 1e-7 its update is zero and the xtol test ends the run. The tables' numbers also go
+to gns_logistic.json.
 
-    python examples/gns_logistic.py             # writes gns_logistic.png
+    python examples/gns_logistic.py             # writes gns_logistic.png and gns_logistic.json
 """
 
 import matplotlib
@@ -29,6 +30,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from _figures import save_figures  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import optkit  # noqa: E402
@@ -56,6 +58,7 @@ EXPERIMENTS = [  # (title, problem, {label: (method, options)})
     }),
 ]
 
+figures = {}  # catalog name: {label: figures of the run}
 fig, axes = plt.subplots(len(EXPERIMENTS), 3, figsize=(17.0, 4.8 * len(EXPERIMENTS)),
                          layout="constrained")
 for row, (title, problem, methods) in zip(axes, EXPERIMENTS, strict=True):
@@ -66,9 +69,13 @@ for row, (title, problem, methods) in zip(axes, EXPERIMENTS, strict=True):
     print(f"\n{title} ({problem.x0.size} variables)")
     print(f"  {'method':38s} {'its to 1e-10':>12s} {'njev to 1e-10':>13s} {'s to 1e-10':>10s} "
           f"{'its':>5s} {'njev':>5s} {'nhev':>5s} {'f - f*':>8s} {'time (s)':>8s}")
+    figures[problem.name] = {}
     for label, res in runs.items():
         h = res.history
         hit = np.flatnonzero(h["fun"] - problem.f_opt < THRESHOLD)
+        figures[problem.name][label] = {
+            "its_to_threshold": int(hit[0]) if hit.size else None,
+            "nit": res.nit, "nhev": res.nhev, "gap": res.fun - problem.f_opt}
         its, njev, secs = ((f"{hit[0]:d}", f"{int(h['njev'][hit[0]]):d}",
                             f"{h['time'][hit[0]]:.4f}") if hit.size else ("-", "-", "-"))
         print(f"  {label:38s} {its:>12s} {njev:>13s} {secs:>10s} {res.nit:5d} {res.njev:5d} "
@@ -86,3 +93,4 @@ for row, (title, problem, methods) in zip(axes, EXPERIMENTS, strict=True):
         ax.axhline(THRESHOLD, color="gray", linestyle=":", linewidth=1)
         ax.legend(fontsize=7)
 fig.savefig("gns_logistic.png", dpi=100)
+save_figures("gns_logistic.json", figures)
