@@ -218,6 +218,12 @@ class GreedyBCD(Solver):
             self._cache["gershgorin"] = self.model.gershgorin()
         return self._cache["gershgorin"]
 
+    @property
+    def free(self) -> NDArray[np.bool_] | None:
+        """The free coordinates (``x_i != 0``) of a proximal problem, preferred among tied
+        greedy scores (:func:`~optkit.solvers.bcd.selection.top`); ``None`` otherwise."""
+        return self.model.x != 0 if self.composite else None
+
     def cyclic_order(self, epoch: int) -> Index:
         if epoch not in self._orders:
             self._orders = {epoch: self.rng.permutation(self.model.n)}

@@ -17,11 +17,24 @@ Index = NDArray[np.intp]
 RULES = ("cyclic", "random", "lipschitz", "gs", "gsl", "gsd", "gsq")
 
 
-def top(scores: Array, tau: int) -> Index:
-    """Indices of the ``tau`` largest scores (ties: any), sorted."""
+def top(scores: Array, tau: int, prefer: NDArray[np.bool_] | None = None) -> Index:
+    """Indices of the ``tau`` largest scores, sorted.
+
+    Ties at the cut are broken deterministically: the ``prefer``-ed indices first, then the
+    lower index (``argpartition`` alone leaves their order to the partition, so which tied
+    coordinate enters would depend on rounding elsewhere). For a proximal problem the
+    solver prefers its free coordinates (``x_i != 0``): after an exact block solve they all
+    score 0, tied with the coordinates at the bound, and only a block holding all of them
+    gives the finite termination of section 6.
+    """
     if tau >= scores.size:
         return np.arange(scores.size)
-    return np.sort(np.argpartition(-scores, tau - 1)[:tau])
+    cut = scores[np.argpartition(-scores, tau - 1)[tau - 1]]
+    above = np.flatnonzero(scores > cut)
+    tied = np.flatnonzero(scores == cut)
+    if prefer is not None:
+        tied = tied[np.argsort(~prefer[tied], kind="stable")]
+    return np.sort(np.concatenate([above, tied[:tau - above.size]]))
 
 
 class FixedBlocks:
@@ -75,7 +88,8 @@ def select_variable(rule: str, tau: int, k: int, g: Array, ctx: Any,
     """The ``tau`` coordinates a variable-block rule picks at iteration ``k``.
 
     ``ctx`` provides ``L``, ``gershgorin`` (``d_i = Σ_j |H_ij|``), ``cyclic_order`` (a
-    permutation redrawn every epoch) and ``iht(g)``.
+    permutation redrawn every epoch), ``iht(g)`` and ``free`` (the coordinates to prefer
+    among tied scores, see :func:`top`; ``None`` for none).
     """
     n = g.size
     if rule == "cyclic":
@@ -88,11 +102,11 @@ def select_variable(rule: str, tau: int, k: int, g: Array, ctx: Any,
     if rule == "lipschitz":
         return np.sort(rng.choice(n, size=min(tau, n), replace=False, p=ctx.L / ctx.L.sum()))
     if rule == "gs":
-        return top(np.abs(g), tau)
+        return top(np.abs(g), tau, ctx.free)
     if rule == "gsl":  # the paper's GSL-VB: the Gershgorin diagonal bound (code GSDHb)
-        return top(np.abs(g) / np.sqrt(ctx.gershgorin), tau)
+        return top(np.abs(g) / np.sqrt(ctx.gershgorin), tau, ctx.free)
     if rule == "gsd":
-        return top(np.abs(g) / np.sqrt(ctx.L), tau)
+        return top(np.abs(g) / np.sqrt(ctx.L), tau, ctx.free)
     if rule == "gsq":  # NP-hard: iterative hard thresholding on q(d) = gᵀd + ½dᵀHd
         return ctx.iht(g)
     raise ValueError(f"selection must be one of {RULES}, got {rule!r}")
