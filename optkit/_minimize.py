@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import OptimizeResult, approx_fprime
 
-from optkit.problem import Problem, as_vector
+from optkit.problem import CompositeProblem, Problem, as_vector
 from optkit.registry import MethodInfo, make_info, registry
 from optkit.result import History, Status
 from optkit.solvers.base import Solver, State
@@ -199,6 +199,12 @@ def _method_info(problem: Any, method: Any) -> MethodInfo:
 
 def _check_kind(info: MethodInfo, problem: Any) -> None:
     if isinstance(problem, info.accepts):
+        if getattr(problem, "nonsmooth", False) and not any(
+                issubclass(kind, CompositeProblem) for kind in info.accepts):
+            raise TypeError(
+                f"method {info.name!r} minimizes smooth functions and would ignore the "
+                f"non-smooth part g of this {type(problem).__name__} (l1 > 0 or nonneg); "
+                f"use a method for composite problems (see optkit.methods())")
         return
     kinds = " or ".join(k.__name__ for k in info.accepts)
     hint = ""
@@ -485,7 +491,7 @@ class Driver:
         state = solver.init(problem, x0)
         self._check_first(state, x0)
         self.record(state)
-        if not math.isfinite(state.fun):
+        if not (math.isfinite(state.fun) and _finite_grad(state)):
             return state, Status.NONFINITE
         done, status = solver.terminate(problem, state)
         if done:

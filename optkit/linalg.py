@@ -118,12 +118,12 @@ class Metric:
         return h if self.B is None else self.B @ h
 
     def norm(self, h: NDArray[np.float64]) -> float:
-        """``‖h‖ = √⟨Bh, h⟩``."""
-        return math.sqrt(max(float(h @ self.apply(h)), 0.0))
+        """``‖h‖ = √⟨Bh, h⟩`` (rescaled where ``⟨Bh, h⟩`` overflows)."""
+        return _root_form(h, self.apply)
 
     def dual_norm(self, g: NDArray[np.float64]) -> float:
-        """``‖g‖_* = √⟨g, B⁻¹g⟩``."""
-        return math.sqrt(max(float(g @ self.solve(g)), 0.0))
+        """``‖g‖_* = √⟨g, B⁻¹g⟩`` (rescaled where ``⟨g, B⁻¹g⟩`` overflows)."""
+        return _root_form(g, self.solve)
 
     def shifted(self, H: NDArray[np.float64], lam: float) -> NDArray[np.float64]:
         """The dense matrix ``H + λB``."""
@@ -132,6 +132,17 @@ class Metric:
             out[np.diag_indices_from(out)] += lam
             return out
         return H + lam * self.B
+
+
+def _root_form(v: NDArray[np.float64], op: Callable) -> float:
+    """``√⟨v, op(v)⟩`` for a linear SPD ``op``; entries past ``1e154`` would overflow the
+    square, so then the form is taken of ``v / max|v|`` and scaled back."""
+    value = float(v @ op(v))
+    if value == math.inf and np.all(np.isfinite(v)):
+        scale = float(np.max(np.abs(v)))
+        u = v / scale
+        return scale * math.sqrt(max(float(u @ op(u)), 0.0))
+    return math.sqrt(max(value, 0.0))
 
 
 def fd_hessian_operator(grad: Callable[[NDArray[np.float64]], NDArray[np.float64]],
@@ -200,10 +211,12 @@ def solve_shifted(H: Any, lam: float, g: NDArray[np.float64], metric: Metric, *,
     Returns
     -------
     ShiftedSolve
-        ``delta`` is ``None`` when Cholesky finds ``H + λB`` not positive definite, or CG
-        breaks down.
+        ``delta`` is ``None`` when Cholesky finds ``H + λB`` not positive definite (or not
+        finite), when ``λ`` is not a positive finite number, or when CG breaks down.
     """
     n = g.shape[0]
+    if not 0.0 < lam < math.inf:
+        return ShiftedSolve(None, 0)
     if method == "cg" or (method == "auto" and (sp.issparse(H) or isinstance(
             H, spla.LinearOperator))):
         return _cg(H, lam, g, metric, rtol, maxiter)
@@ -228,7 +241,7 @@ def solve_shifted(H: Any, lam: float, g: NDArray[np.float64], metric: Metric, *,
         raise ValueError(f"the Hessian approximation has shape {H.shape}, expected {(n, n)}")
     try:
         factor = scipy.linalg.cho_factor(metric.shifted(H, lam))
-    except np.linalg.LinAlgError:
+    except (np.linalg.LinAlgError, ValueError):  # not positive definite, or overflowed
         return ShiftedSolve(None, 1)
     return ShiftedSolve(scipy.linalg.cho_solve(factor, -g), 1)
 

@@ -229,6 +229,11 @@ class CompositeProblem(Problem):
         _check_callable("g_fun", self.g_fun, required=True)
         _check_callable("prox_g", self.prox_g, required=True)
 
+    @property
+    def nonsmooth(self) -> bool:
+        """Whether ``g`` is there at all: a method for smooth problems would ignore it."""
+        return True
+
     def objective(self, x: Array) -> float:
         """``f(x) + g(x)``."""
         return self.value(x) + self.g_fun(x)
@@ -390,6 +395,11 @@ class GLMProblem(CompositeProblem):
     def n(self) -> int:
         """Number of variables."""
         return self.A.shape[1] * (self.n_classes if self.loss == "softmax" else 1)
+
+    @property
+    def nonsmooth(self) -> bool:
+        """Whether ``g`` is non-zero (``l1 > 0`` or ``nonneg``)."""
+        return self.l1 > 0 or self.nonneg
 
     def margins(self, x: Array) -> Array:
         """``A x`` (``(m,)``), or ``A W`` (``(m, k)``) for the softmax loss."""

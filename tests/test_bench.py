@@ -283,3 +283,80 @@ def test_import_optkit_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- thread safety -----------------------------------------------------------------------------
+
+#: Methods of the thread-safety grid, with options that keep each run short. adam and
+#: greedy-bcd draw from the run's seeded generator (mini-batches, random blocks), so the seeds
+#: matter; scipy:L-BFGS-B goes through SciPy's Fortran code.
+THREAD_METHODS = {
+    "gd": {"maxiter": 300},
+    "nesterov": {"maxiter": 300},
+    "adam": {"maxiter": 300, "lr": 0.05, "batch_size": 2},
+    "gns-newton": {"maxiter": 50},
+    "diffgrad": {"maxiter": 300, "lr": 0.05},
+    "greedy-bcd": {"maxiter": 100, "selection": "random", "block_size": 2},
+    "scipy:L-BFGS-B": {},
+}
+
+
+def _noisy_quadratic(n: int, seed: int, name: str) -> optkit.QuadraticProblem:
+    """A QuadraticProblem whose ``sample`` gives the quadratic with a noisy linear term."""
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n, n))
+    Q = M @ M.T + n * np.eye(n)
+    c = rng.standard_normal(n)
+
+    def sample(batch_size, rng):
+        noise = rng.standard_normal(n) / np.sqrt(batch_size)
+        return optkit.QuadraticProblem(Q, c + noise, name=f"{name}-batch")
+
+    return optkit.QuadraticProblem(Q, c, sample=sample, x0=rng.standard_normal(n), name=name)
+
+
+def _comparable(rows: Table) -> list[dict]:
+    """The rows without their wall times: every other column, histories as arrays."""
+    out = []
+    for row in rows:
+        row = dict(row)
+        del row["time_s"]
+        history = row.pop("history")
+        row["history"] = {k: v for k, v in history.to_dict().items() if k != "time"}
+        row["history_meta"] = (history.problem, history.method, history.f_opt)
+        out.append(row)
+    return out
+
+
+def test_run_grid_threading_matches_serial():
+    """The grid run by two threads gives the table of the serial run, bit for bit: no run
+    shares mutable state (solver objects, module globals, a global RNG) with another."""
+    problems = {"nq6": _noisy_quadratic(6, 0, "nq6"), "nq9": _noisy_quadratic(9, 1, "nq9")}
+    serial = bench.run_grid(problems, THREAD_METHODS, SEEDS, n_jobs=1, backend="threading")
+    expected = _comparable(serial)
+    assert [(r["problem"], r["method"], r["seed"]) for r in expected] == [
+        (p, m, s) for p in problems for m in THREAD_METHODS for s in SEEDS]
+    # The seeds make a difference where the method draws from the generator.
+    by_key = {(r["problem"], r["method"], r["seed"]): r for r in expected}
+    for method in ("adam", "greedy-bcd"):
+        runs = [by_key["nq6", method, seed]["history"]["fun"] for seed in SEEDS]
+        assert not np.array_equal(*runs), method
+    for _ in range(3):  # interleavings differ from run to run
+        threaded = bench.run_grid(problems, THREAD_METHODS, SEEDS, n_jobs=2,
+                                  backend="threading")
+        assert threaded.columns == serial.columns
+        got = _comparable(threaded)
+        assert len(got) == len(expected)
+        for row, want in zip(got, expected, strict=True):
+            key = (row["problem"], row["method"], row["seed"])
+            assert row.keys() == want.keys(), key
+            for column in want:
+                if column == "history":
+                    assert row[column].keys() == want[column].keys(), key
+                    for name, values in want[column].items():
+                        np.testing.assert_array_equal(row[column][name], values,
+                                                      err_msg=f"{key} history[{name!r}]")
+                else:
+                    assert row[column] == want[column] or (
+                        row[column] != row[column] and want[column] != want[column]
+                    ), (key, column, row[column], want[column])

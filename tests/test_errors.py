@@ -240,3 +240,17 @@ def test_bilevel_problem_checks():
         optkit.BilevelProblem(**base, constraints=lambda x, y: np.zeros(1))
     with pytest.raises(ValueError, match="lower_strong_convexity must be positive"):
         optkit.BilevelProblem(**base, lower_strong_convexity=-1.0)
+
+
+@pytest.mark.parametrize("kwargs", [{"l1": 0.5}, {"nonneg": True}])
+def test_smooth_method_refuses_a_nonsmooth_glm(kwargs):
+    """A GLM with an L1 term or x >= 0 has a non-smooth part g: a smooth method would
+    minimize f alone and report f, so it refuses; the smooth GLM runs."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((6, 3)), rng.standard_normal(6)
+    with pytest.raises(TypeError, match="'gd' minimizes smooth functions and would ignore"):
+        optkit.minimize(optkit.GLMProblem(A, b, x0=np.zeros(3), **kwargs), method="gd")
+    assert optkit.minimize(optkit.GLMProblem(A, b, x0=np.zeros(3)), method="gd").success
+    res = optkit.minimize(optkit.GLMProblem(A, b, x0=np.zeros(3), **kwargs),
+                          method="greedy-bcd")
+    assert res.success

@@ -87,7 +87,7 @@ class GradientDescent(Solver):
             x = state.x - opts.step_size * g
             f, g_new = problem.value_and_grad(x)
             return GDState(x, f, g_new, step_size=opts.step_size, ls_trials=1)
-        ls = armijo(problem, state.x, state.fun, -state.grad_norm**2, -g,
+        ls = armijo(problem, state.x, state.fun, -state.grad_norm * state.grad_norm, -g,
                     state.step_size * opts.grow, c1=opts.c1, shrink=opts.shrink,
                     max_trials=opts.max_ls)
         if not ls.ok:

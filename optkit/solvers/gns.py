@@ -55,7 +55,8 @@ def _end(solver: MetricSolver, state: MetricState, x: Array, f: float, g: Array,
 
 
 def _nan_trial(state: MetricState, **fields: Any) -> MetricState:
-    """The state that ends the run at a NaN trial value (the iterate does not move)."""
+    """The state that ends the run at a NaN trial value or a non-finite trial gradient (the
+    iterate does not move)."""
     return type(state)(state.x, state.fun, state.grad, status=Status.NONFINITE,
                        message=nan_trial_message("search"), grad_dual=state.grad_dual,
                        **fields)
@@ -278,13 +279,14 @@ class _GammaSearch(MetricSolver):
                 continue
             x = state.x + solved.delta
             f, g = problem.value_and_grad(x)
-            if f != f:
+            g_new_dual = self.metric.dual_norm(g)
+            if f != f or g_new_dual != g_new_dual:
                 return _nan_trial(state, gamma=gamma, search_exhausted=state.search_exhausted)
             trial = (x, f, g, lam)
             if not opts.adaptive_search:
                 accepted = True
                 break
-            required = self.metric.dual_norm(g) ** 2 / (8.0 * lam)
+            required = g_new_dual * (g_new_dual / (8.0 * lam))
             if at_most(f + required, state.fun, f):
                 gamma = max(2.0 * gamma, opts.gamma_min)
                 accepted = True
@@ -441,7 +443,7 @@ class _ConstantSearch(MetricSolver):
             new_point, solves, accepted = self.trial(problem, state, H, c)
             linsolves += solves
             if new_point is not None:
-                if new_point[1] != new_point[1]:
+                if new_point[1] != new_point[1] or not np.all(np.isfinite(new_point[2])):
                     return _nan_trial(state, constant=c,
                                       search_exhausted=state.search_exhausted)
                 point = new_point
@@ -479,13 +481,14 @@ class SuperNewton(_ConstantSearch):
     down = 4.0
 
     def trial(self, problem: Problem, state: ConstantState, H: Any, c: float):
-        lam = c * state.grad_dual**self.options.alpha
+        lam = c * float(np.power(state.grad_dual, self.options.alpha))  # inf, not an error
         solved = self.linsolve(H, lam, state.grad)
         if solved.delta is None:
             return None, solved.iterations, False
         x = state.x + solved.delta
         f, g = problem.value_and_grad(x)
-        accepted = float(g @ -solved.delta) >= self.metric.dual_norm(g) ** 2 / (4.0 * lam)
+        g_dual = self.metric.dual_norm(g)
+        accepted = float(g @ -solved.delta) >= g_dual * (g_dual / (4.0 * lam))
         return (x, f, g), solved.iterations, accepted
 
 
@@ -559,10 +562,11 @@ class CubicNewton(_ConstantSearch):
             r = scipy.optimize.brentq(gap, lo, hi, xtol=1e-14, rtol=1e-12, maxiter=200)
         y = -coef / (lam + 0.5 * c * r)
         h = V @ y
-        model = float(coef @ y) + 0.5 * float(lam @ y**2) + c / 6.0 * r**3
+        model = float(coef @ y) + 0.5 * float(lam @ y**2) + c / 6.0 * r * r * r
         x = state.x + h
         f, g = problem.value_and_grad(x)
-        return (x, f, g), 1, at_most(f, state.fun + model, state.fun, model)
+        accepted = math.isfinite(model) and at_most(f, state.fun + model, state.fun, model)
+        return (x, f, g), 1, accepted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -585,7 +589,8 @@ def _upper_model_holds(metric: Metric, f_new: float, f: float, g: Array, d: Arra
     """``f(x + d) <= f(x) + ⟨g, d⟩ + (L/2)‖d‖²`` in the metric, up to the rounding error of
     ``f`` (without that slack, steps whose decrease is below ``eps |f|`` near the optimum fail
     the test and ``L`` grows without bound)."""
-    gd, dd = float(g @ d), 0.5 * L * metric.norm(d) ** 2
+    norm = metric.norm(d)
+    gd, dd = float(g @ d), 0.5 * L * norm * norm
     return at_most(f_new, f + gd + dd, f, gd, dd)
 
 
@@ -657,7 +662,7 @@ class FastGradient(MetricSolver):
             direction = self.metric.solve(gy)
             x = y - direction / L
             f, g = problem.value_and_grad(x)
-            if f != f:
+            if f != f or not np.all(np.isfinite(g)):
                 return _nan_trial(state, constant=L, A=state.A, v=state.v,
                                   search_exhausted=state.search_exhausted)
             if _upper_model_holds(self.metric, f, fy, gy, x - y, L):

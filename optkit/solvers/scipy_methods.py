@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import math
 import warnings
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from numpy.typing import NDArray
 
 from optkit.problem import Problem
 from optkit.registry import MethodInfo, make_info, normalize, registry
-from optkit.result import Status
+from optkit.result import Status, nan_trial_message
 from optkit.solvers.base import Options, Solver, State, option
 
 #: SciPy methods that use no derivatives, and those that use Hessians.
@@ -80,8 +81,27 @@ class ScipyMinimize(Solver):
             kwargs["hessp"] = problem.hessp if problem.hess is None else None
         options = dict(self.options.scipy_options)
         raw = driver.raw_problem
-        driver.record(State(x0, float(raw.value(x0))))
+        start = State(x0, float(raw.value(x0)))
+        driver.record(start)
+        if self.options.maxiter == 0:  # SciPy would still take a step
+            return start, Status.MAXITER
         stop: list[Status] = []
+        nan_seen: list[bool] = []
+        recent: deque[tuple[bytes, float]] = deque(maxlen=8)
+
+        def watched(fn):
+            """``fn`` noting NaNs (SciPy reports a NaN met in its line search as precision
+            loss) and the last values, to check SciPy's ``res.fun`` without a new call."""
+            def call(x, *args):
+                out = fn(x, *args)
+                value = out[0] if isinstance(out, tuple) else out
+                if value != value:
+                    nan_seen.append(True)
+                recent.append((np.asarray(x, dtype=float).tobytes(), value))
+                return out
+            return call
+
+        fun = watched(fun)
 
         def callback(intermediate_result):
             if isinstance(intermediate_result, np.ndarray):  # methods with the old form
@@ -107,26 +127,30 @@ class ScipyMinimize(Solver):
                 ) from None
         if (stop and stop[0] is Status.NONFINITE) or not math.isfinite(res.fun):
             return driver.last, Status.NONFINITE
+        x = np.asarray(res.x, dtype=float)
+        key = x.tobytes()
+        fun_x = next((float(v) for k, v in reversed(recent) if k == key), None)
+        if fun_x is None:
+            fun_x = float(raw.value(x))
+        if not math.isfinite(fun_x):
+            return driver.last, Status.NONFINITE
         grad = res.get("jac")
-        state = State(np.asarray(res.x, dtype=float), float(res.fun),
-                      None if grad is None else np.asarray(grad, dtype=float))
-        if stop:
-            return state, stop[0]
-        self.message = str(res.message)
-        return state, _status(res)
-
-    def postprocess(self, problem: Problem, state: State, status: Status) -> dict:
-        fields = super().postprocess(problem, state, status)
-        if getattr(self, "message", None) is not None:
-            fields["message"] = self.message
-        return fields
+        if fun_x != float(res.fun) or grad is None:  # L-BFGS-B can report another point's f
+            grad = None
+        status = stop[0] if stop else _status(res, nan_seen)
+        if status is Status.NONFINITE:
+            message = nan_trial_message(f"SciPy {self.scipy_method} search")
+        else:
+            message = None if stop else str(res.message)
+        return State(x, fun_x, None if grad is None else np.asarray(grad, dtype=float),
+                     message=message), status
 
 
-def _status(res: so.OptimizeResult) -> Status:
+def _status(res: so.OptimizeResult, nan_seen: list[bool]) -> Status:
     if res.success:
         return Status.SUCCESS
     message = str(res.message).lower()
-    if "nan" in message or not math.isfinite(res.fun):
+    if "nan" in message or not math.isfinite(res.fun) or nan_seen:
         return Status.NONFINITE
     if "iteration" in message or "evaluations" in message:
         return Status.MAXITER
