@@ -252,5 +252,5 @@ def test_smooth_method_refuses_a_nonsmooth_glm(kwargs):
         optkit.minimize(optkit.GLMProblem(A, b, x0=np.zeros(3), **kwargs), method="gd")
     assert optkit.minimize(optkit.GLMProblem(A, b, x0=np.zeros(3)), method="gd").success
     res = optkit.minimize(optkit.GLMProblem(A, b, x0=np.zeros(3), **kwargs),
-                          method="greedy-bcd")
+                          method="greedy-bcd", options={"update": "prox_gradient"})
     assert res.success
