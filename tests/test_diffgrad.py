@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from diffgrad_peers import KOZISTR_COMMON, kozistr_diffgrad
 from scipy.special import expit
 
 import optkit
@@ -233,20 +234,6 @@ def _torch_peer_iterates(make_optimizer, problem=None):
     return np.array(xs)
 
 
-def _kozistr_diffgrad():
-    """``pytorch_optimizer.DiffGrad``, release 4.1.0 or later (spec 4.5: earlier releases
-    applied no friction when ``rectify=False``)."""
-    pytest.importorskip("torch")
-    peer = pytest.importorskip("pytorch_optimizer")
-    from importlib.metadata import version
-
-    from packaging.version import Version
-
-    if Version(version("pytorch_optimizer")) < Version("4.1.0"):
-        pytest.skip("pytorch_optimizer < 4.1.0 is not diffGrad without rectify (spec 4.5)")
-    return peer.DiffGrad
-
-
 def _assert_same_iterates(ours, peer):
     """Every one of the 20 iterates within 1e-8 relative (float64; the implementations differ
     in rounding only: lerp against a weighted sum, sqrt(v + 1e-15) against sqrt(v), ...)."""
@@ -264,11 +251,7 @@ def _assert_friction_matters(options, peer):
 #: optkit option sets, and the matching keyword arguments of ``pytorch_optimizer.DiffGrad``
 #: (kozistr): every variant optkit has that the peer also has.
 KOZISTR_VARIANTS = {
-    "diffgrad": ({}, {"weight_decay": 0.0}),
-    "coupled-wd": ({"weight_decay": 0.1}, {"weight_decay": 0.1, "weight_decouple": False}),
-    "decoupled-wd": ({"weight_decay": 0.1, "decoupled_weight_decay": True},
-                     {"weight_decay": 0.1, "weight_decouple": True}),
-    "amsgrad": ({"amsgrad": True}, {"ams_bound": True}),
+    **KOZISTR_COMMON,
     "rectify": ({"rectify": True}, {"rectify": True}),
     "rectify-amsgrad-coupled-wd": ({"rectify": True, "amsgrad": True, "weight_decay": 0.1},
                                    {"rectify": True, "ams_bound": True, "weight_decay": 0.1,
@@ -287,7 +270,7 @@ def test_numpy_method_matches_pytorch_optimizer_step_by_step(variant):
     (section 3): RAdam's rule with ``xi m`` once the SMA length reaches 5, the plain momentum
     step before. The peer has neither ``friction="sigmoid"`` nor ``eps_mode="paper"``; those
     are compared with the spec's formulas below."""
-    peer_cls = _kozistr_diffgrad()
+    peer_cls = kozistr_diffgrad()
     options, kwargs = KOZISTR_VARIANTS[variant]
     h = PEER_HYPER
     peer = _torch_peer_iterates(lambda params: peer_cls(

@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pytest
+from diffgrad_peers import KOZISTR_COMMON, kozistr_diffgrad
 
 torch = pytest.importorskip("torch")
 
@@ -318,28 +319,11 @@ def _assert_same_iterates(ours, peer):
     np.testing.assert_allclose(ours, peer, rtol=1e-8, atol=1e-10)
 
 
-def _kozistr_diffgrad():
-    """``pytorch_optimizer.DiffGrad``, release 4.1.0 or later (spec 4.5: earlier releases
-    applied no friction when ``rectify=False``)."""
-    peer = pytest.importorskip("pytorch_optimizer")
-    from importlib.metadata import version
-
-    from packaging.version import Version
-
-    if Version(version("pytorch_optimizer")) < Version("4.1.0"):
-        pytest.skip("pytorch_optimizer < 4.1.0 is not diffGrad without rectify (spec 4.5)")
-    return peer.DiffGrad
-
-
 #: optkit.torch.DiffGrad keyword arguments and the matching ones of pytorch_optimizer.DiffGrad
 #: (kozistr). optkit's torch optimizer has no ``rectify`` (the NumPy method's rectified variant
 #: is compared in tests/test_diffgrad.py).
 KOZISTR_VARIANTS = {
-    "diffgrad": ({}, {"weight_decay": 0.0}),
-    "coupled-wd": ({"weight_decay": 0.1}, {"weight_decay": 0.1, "weight_decouple": False}),
-    "decoupled-wd": ({"weight_decay": 0.1, "decoupled_weight_decay": True},
-                     {"weight_decay": 0.1, "weight_decouple": True}),
-    "amsgrad": ({"amsgrad": True}, {"ams_bound": True}),
+    **KOZISTR_COMMON,
     "amsgrad-coupled-wd": ({"amsgrad": True, "weight_decay": 0.1},
                            {"ams_bound": True, "weight_decay": 0.1, "weight_decouple": False}),
     "maximize": ({"maximize": True}, {"maximize": True}),
@@ -358,7 +342,7 @@ def test_matches_pytorch_optimizer_step_by_step(variant, impl):
     """``optkit.torch.DiffGrad`` against ``pytorch_optimizer.DiffGrad`` (kozistr, >= 4.1.0),
     20 float64 steps. The peer's denominator is ``sqrt(v + 1e-15) + eps``: the default
     ``eps_mode="torch"`` up to 1e-15 inside the root, invisible here (v >= 1e-3)."""
-    peer_cls = _kozistr_diffgrad()
+    peer_cls = kozistr_diffgrad()
     ours_kwargs, peer_kwargs = KOZISTR_VARIANTS[variant]
     peer = _iterates(lambda params: peer_cls(params, lr=LR, betas=BETAS, eps=EPS,
                                              **peer_kwargs))
