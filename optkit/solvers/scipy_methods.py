@@ -138,6 +138,8 @@ class ScipyMinimize(Solver):
         if fun_x != float(res.fun) or grad is None:  # L-BFGS-B can report another point's f
             grad = None
         status = stop[0] if stop else _status(res, nan_seen)
+        if nan_seen and status in (Status.MAXITER, Status.MAXTIME):  # met NaN on the way
+            status = Status.NONFINITE
         if status is Status.NONFINITE:
             message = nan_trial_message(f"SciPy {self.scipy_method} search")
         else:

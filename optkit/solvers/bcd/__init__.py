@@ -146,7 +146,10 @@ class GreedyBCD(Solver):
     ``nfev`` and ``njev`` count calls of the problem's oracles only: the block updates read
     ``Q`` or ``A`` directly (the history's ``block_size`` says how much each one did).
 
-    Status codes: 0 (``ftol`` or ``gtol``), 1, 3, 4, 99.
+    Status codes: 0 (``ftol`` or ``gtol``), 1, 3, 4, 99. Raises ``ValueError`` before the
+    first iteration when a coordinate has ``L_i = 0`` (``f`` linear along it), and at the
+    first exact tree solve of a forest block of ``Q`` that is not positive definite (a
+    semidefinite ``Q``: the block minimizer does not exist or is not unique).
 
     References
     ----------
@@ -180,6 +183,12 @@ class GreedyBCD(Solver):
         self.model = BlockModel(problem, x0, incremental=opts.incremental, gram=gram,
                                 bohning_k=opts.bohning_k)
         self.L = self.model.coordinate_lipschitz()
+        flat = np.flatnonzero(self.L <= 0)
+        if flat.size:
+            raise ValueError(
+                f"greedy-bcd needs a positive curvature bound L_i (Q_ii, or the loss's bound on "
+                f"column i of A plus l2) on every coordinate; coordinates {flat[:5].tolist()} "
+                f"have L_i = 0, where f is linear (unbounded below unless its slope is 0)")
         self.tau = min(opts.block_size, n)
         self.fixed = None
         self.forests = None
