@@ -283,6 +283,8 @@ class ConvexReLUCvxpy(Solver):
                               eps=opts.eps, fixed_columns=opts.fixed_columns,
                               solver=opts.solver, **(opts.solver_options or {}))
         state = _state(problem, D, V, W, rtol=1e-6)  # interior-point noise is ~1e-9
+        if state.fun > start.fun:  # the optimum is the empty network, up to cvxpy's tolerance
+            state, V, W = start, np.zeros((P, d)), np.zeros((P, d))
         stop = driver.observe(state)
         if stop is Status.NONFINITE:
             return start, stop

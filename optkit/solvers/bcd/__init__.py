@@ -330,17 +330,20 @@ class GreedyBCD(Solver):
         if rule == "lipschitz_search":
             L = float(self.L_hat[b].max())
             f0 = m.smooth_value()
-            gg = float(gb @ gb)
             for trials in range(1, 60):  # noqa: B007 - read after the loop
-                cand = xb - gb / L
-                if at_most(self._trial_value(b, cand), f0 - gg / (2.0 * L), f0):
+                step = gb / L
+                cand = xb - step
+                decrease = 0.5 * float(gb @ step)  # ‖g_b‖²/(2L), without overflowing ‖g_b‖²
+                if at_most(self.model.trial_value(b, cand), f0 - decrease, f0):
                     break
                 L *= 2.0
+            else:  # no trial passed: the block stays where it is
+                cand = xb
             self.L_hat[b] = L
             return cand, trials
         if rule == "newton":
             d = -spd_solve(m.hessian_block(b), gb)
-            new, _, trials = line_search(lambda y: self._trial_value(b, y), m.smooth_value(),
+            new, _, trials = line_search(lambda y: self.model.trial_value(b, y), m.smooth_value(),
                                          xb, d, float(gb @ d))
             return new, trials
         if rule == "prox_gradient":
@@ -376,15 +379,6 @@ class GreedyBCD(Solver):
             return np.maximum(z - step * p.l1, 0.0)
         return np.sign(z) * np.maximum(np.abs(z) - step * p.l1, 0.0)
 
-    def _trial_value(self, b: Index, xb: Array) -> float:
-        """``F`` with ``x_b`` replaced (the model is left as it is)."""
-        m = self.model
-        old = m.x[b].copy()
-        m.set_block(b, xb)
-        value = m.value()
-        m.set_block(b, old)
-        return value
-
     def _prox_newton(self, b: Index, xb: Array, gb: Array) -> Array:
         """Exact minimization of the block's quadratic model plus ``g``: a non-negative QP
         (for L1 without sign constraints, over ``y = y⁺ - y⁻``)."""
@@ -415,7 +409,7 @@ class GreedyBCD(Solver):
         # zero do not count (with the unprojected slope the Armijo test asks for a decrease
         # they can never give, and the search stalls)
         slope = float(g_full @ (np.maximum(xb + d, 0.0) - xb))
-        new, _, trials = line_search(lambda y: self._trial_value(b, y), self.model.value(), xb,
+        new, _, trials = line_search(lambda y: self.model.trial_value(b, y), self.model.value(), xb,
                                      d, slope, project=lambda y: np.maximum(y, 0.0))
         return new, trials
 

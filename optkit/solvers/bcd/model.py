@@ -106,6 +106,23 @@ class BlockModel:
 
     # -- updates --------------------------------------------------------------------------------
 
+    def trial_value(self, b: Index, xb: Array) -> float:
+        """``F`` with ``x_b`` replaced; the model is left exactly as it was.
+
+        The maintained quantities are saved and put back, not reverted arithmetically:
+        ``Qx + Δ - Δ`` leaves rounding behind, which over a line search's trials swamps ``f``
+        when ``Δ`` is large.
+        """
+        names = ("Qx",) if self.quadratic else ("z", "r")
+        saved = [self.x[b].copy(), self._grad.copy(), *(getattr(self, k).copy() for k in names)]
+        self.set_block(b, xb)
+        value = self.value()
+        self.x[b] = saved[0]
+        self._grad = saved[1]
+        for name, array in zip(names, saved[2:], strict=True):
+            setattr(self, name, array)
+        return value
+
     def set_block(self, b: Index, xb: Array) -> None:
         """``x_b ← xb``, updating the maintained quantities and the gradient incrementally."""
         delta = xb - self.x[b]
