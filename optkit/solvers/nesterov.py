@@ -124,6 +124,6 @@ class Nesterov(Solver):
         else:
             return NesterovState(state.x, state.fun, state.grad, status=Status.PRECISION_LOSS,
                                  x_prev=state.x_prev, t=state.t, L=L, ls_trials=opts.max_ls)
-        if opts.restart and f > state.fun:
+        if opts.restart and not at_most(f, state.fun):  # f rose beyond rounding
             t_next = 1.0
         return NesterovState(x, f, g, x_prev=state.x, t=t_next, L=L, ls_trials=trial)

@@ -61,12 +61,17 @@ def line_search(value: Callable[[Array], float], f0: float, x: Array, d: Array, 
             new = -slope * alpha**2 / (2.0 * z) if math.isfinite(z) and z > 0 else 0.5 * alpha
         else:
             a_old, z_old = prev
-            coef = 1.0 / ((alpha - a_old) * a_old**2 * alpha**2)
-            a = coef * (a_old**2 * z - alpha**2 * z_old)
-            b = coef * (-a_old**3 * z + alpha**3 * z_old)
-            disc = b * b - 3.0 * a * slope
-            new = (-b + math.sqrt(disc)) / (3.0 * a) if a != 0 and disc >= 0 else 0.5 * alpha
+            denom = (alpha - a_old) * a_old**2 * alpha**2
+            new = 0.5 * alpha  # where the cubic cannot be formed (its terms underflow)
+            if denom != 0.0:
+                a = (a_old**2 * z - alpha**2 * z_old) / denom
+                b = (-a_old**3 * z + alpha**3 * z_old) / denom
+                disc = b * b - 3.0 * a * slope
+                if a != 0 and disc >= 0:
+                    new = (-b + math.sqrt(disc)) / (3.0 * a)
         prev = (alpha, z)
+        if not math.isfinite(new):
+            new = 0.5 * alpha
         alpha = min(max(new, 0.01 * alpha), 0.5 * alpha)
     return x, f0, max_backtracks + 1
 
