@@ -86,17 +86,17 @@ class ScipyMinimize(Solver):
         if self.options.maxiter == 0:  # SciPy would still take a step
             return start, Status.MAXITER
         stop: list[Status] = []
-        nan_seen: list[bool] = []
+        #: The last values SciPy computed: NaNs among them (SciPy reports a NaN met in its
+        #: line search as precision loss), and ``res.fun`` checked without a new call.
         recent: deque[tuple[bytes, float]] = deque(maxlen=8)
+        nan_seen = False
 
         def watched(fn):
-            """``fn`` noting NaNs (SciPy reports a NaN met in its line search as precision
-            loss) and the last values, to check SciPy's ``res.fun`` without a new call."""
             def call(x, *args):
+                nonlocal nan_seen
                 out = fn(x, *args)
                 value = out[0] if isinstance(out, tuple) else out
-                if value != value:
-                    nan_seen.append(True)
+                nan_seen = nan_seen or value != value
                 recent.append((np.asarray(x, dtype=float).tobytes(), value))
                 return out
             return call
@@ -134,25 +134,22 @@ class ScipyMinimize(Solver):
             fun_x = float(raw.value(x))
         if not math.isfinite(fun_x):
             return driver.last, Status.NONFINITE
-        grad = res.get("jac")
-        if fun_x != float(res.fun) or grad is None:  # L-BFGS-B can report another point's f
-            grad = None
-        status = stop[0] if stop else _status(res, nan_seen)
-        if nan_seen and status in (Status.MAXITER, Status.MAXTIME):  # met NaN on the way
-            status = Status.NONFINITE
-        if status is Status.NONFINITE:
-            message = nan_trial_message(f"SciPy {self.scipy_method} search")
-        else:
-            message = None if stop else str(res.message)
+        # L-BFGS-B can report another point's f (and gradient): keep neither then
+        grad = res.get("jac") if fun_x == float(res.fun) else None
+        status = stop[0] if stop else _status(res)
+        message = None if stop else str(res.message)
+        if nan_seen and status in (Status.PRECISION_LOSS, Status.MAXITER, Status.MAXTIME):
+            status, message = Status.NONFINITE, nan_trial_message(
+                f"SciPy {self.scipy_method} search")
         return State(x, fun_x, None if grad is None else np.asarray(grad, dtype=float),
                      message=message), status
 
 
-def _status(res: so.OptimizeResult, nan_seen: list[bool]) -> Status:
+def _status(res: so.OptimizeResult) -> Status:
     if res.success:
         return Status.SUCCESS
     message = str(res.message).lower()
-    if "nan" in message or not math.isfinite(res.fun) or nan_seen:
+    if "nan" in message or not math.isfinite(res.fun):
         return Status.NONFINITE
     if "iteration" in message or "evaluations" in message:
         return Status.MAXITER
