@@ -7,6 +7,7 @@
 
 from optkit import plot
 from optkit._minimize import minimize
+from optkit.convex_relu.problem import ReLUTrainingProblem
 from optkit.problem import (
     BilevelProblem,
     CompositeProblem,
@@ -14,7 +15,6 @@ from optkit.problem import (
     LinearSystem,
     Problem,
     QuadraticProblem,
-    ReLUTrainingProblem,
 )
 from optkit.registry import methods, register, registry, show_options
 from optkit.result import History, Status

@@ -30,7 +30,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from optkit._minimize import minimize
-from optkit.problem import ReLUTrainingProblem
+from optkit.convex_relu.model import LOSSES, SMOOTH_LOSSES, encode_labels, softplus
+from optkit.convex_relu.problem import ReLUTrainingProblem
 from optkit.registry import registry
 from optkit.result import Status
 
@@ -47,8 +48,7 @@ Array = NDArray[np.float64]
 SOLVERS = {"admm": "convex-relu-admm", "cvxpy": "convex-relu-cvxpy", "scp": "convex-relu-scp"}
 
 #: The losses each solver handles (the hinge loss is not smooth: cvxpy only).
-SOLVER_LOSSES = {"admm": ("squared", "bce"), "cvxpy": ("squared", "bce", "hinge"),
-                 "scp": ("squared", "bce")}
+SOLVER_LOSSES = {"admm": SMOOTH_LOSSES, "cvxpy": LOSSES, "scp": SMOOTH_LOSSES}
 
 #: The ADMM penalty used when ``rho=None`` (the ``convex-relu-admm`` default).
 
@@ -300,6 +300,7 @@ _PARAMETERS_DOC = """\
         ``β`` often converges fastest, and ``ρ`` much larger than ``β`` can be ten times
         slower; if the network's objective (``objective_``) differs much from the convex one
         (``convex_objective_``) the cone constraints are not met yet: increase ``ρ``.
+        The method's default is the paper's fixed ``rho=0.1``; the best ``ρ`` scales with ``β``.
     max_iter : int, default 1000
         Iteration cap of ADMM and of FISTA (``solver="scp"``); unused by ``"cvxpy"``.
         Stopping at it warns with :class:`~sklearn.exceptions.ConvergenceWarning`.
@@ -308,6 +309,7 @@ _PARAMETERS_DOC = """\
         ``"cvxpy"``. ADMM runs over-relaxed (``relaxation=1.6``; both are OSQP's defaults)
         unless ``solver_options`` sets ``relaxation``: on standardized breast_cancer it then
         stops after 772 iterations at test accuracy 0.959 (plain ADMM: 1000, not converged).
+        The method's default ``relaxation=1.0`` is the paper's plain ADMM, which it reproduces.
     random_state : int, RandomState instance or None, default None
         Seeds the sampling of patterns (hidden weights for ``"scp"``). An int is passed as
         the method's ``seed`` option unchanged; ``None`` or a ``RandomState`` draw one.
@@ -444,7 +446,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
         self.device = device
         self.solver_options = solver_options
 
-    _LOSSES = ("squared", "bce", "hinge")
+    _LOSSES = LOSSES
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> ConvexReLUClassifier:
         """Fit the network (one per class for more than two classes).
@@ -468,12 +470,11 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
         if len(classes) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 classes in y, but y "
                              f"has 1 class: {classes[0]!r}")
-        negative = 0.0 if plan.loss == "bce" else -1.0
         columns = [1] if len(classes) == 2 else range(len(classes))
         Xa = self._augment(X)
         fits = []
         for k in columns:  # a loop, not a comprehension: warnings point at the caller of fit
-            fits.append(self._solve(Xa, np.where(encoded == k, 1.0, negative), plan))
+            fits.append(self._solve(Xa, encode_labels(encoded == k, plan.loss), plan))
         self.classes_ = classes
         self._store(fits, per_class=len(classes) > 2)
         return self
@@ -532,7 +533,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
         if scores.ndim == 1:
             p = scipy.special.expit(2.0 * scores)
             return np.column_stack([1.0 - p, p])
-        log_p = -np.logaddexp(0.0, -2.0 * scores)  # log σ(2ŷ_k)
+        log_p = -softplus(-2.0 * scores)  # log σ(2ŷ_k)
         return np.exp(log_p - scipy.special.logsumexp(log_p, axis=1, keepdims=True))
 
     @available_if(_has_proba)
@@ -550,8 +551,8 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLUBase):
         scores = self._forward(X)
         if scores.ndim == 1:
             scores = np.column_stack([-scores, scores])  # log(1 - σ(2ŷ)) = log σ(-2ŷ)
-            return -np.logaddexp(0.0, -2.0 * scores)
-        log_p = -np.logaddexp(0.0, -2.0 * scores)
+            return -softplus(-2.0 * scores)
+        log_p = -softplus(-2.0 * scores)
         return log_p - scipy.special.logsumexp(log_p, axis=1, keepdims=True)
 
 

@@ -26,6 +26,8 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse import csgraph
 
+from optkit._grid import check_grid_shape
+
 __all__ = [
     "lattice_graph",
     "red_black_lattice",
@@ -390,7 +392,7 @@ def _check_count(value: Any, name: str, minimum: int = 0) -> int:
 
 
 def _check_grid(nrows: Any, ncols: Any) -> tuple[int, int]:
-    return _check_count(nrows, "nrows", 1), _check_count(ncols, "ncols", 1)
+    return check_grid_shape((nrows, ncols), dims=2, sides=("nrows", "ncols"))
 
 
 def _as_nodes(nodes: ArrayLike, n: int, name: str) -> NDArray[np.intp]:

@@ -15,6 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from optkit._grid import check_grid_shape
+
 __all__ = ["FLUID", "SOLID", "AIR", "flag", "check_flags", "stencil", "poisson_matrix"]
 
 Array = NDArray[np.float64]
@@ -48,10 +50,9 @@ def check_flags(flags: ArrayLike) -> NDArray[np.int8]:
     """``flags`` as an int8 grid; ``ValueError`` unless it is a non-empty 2-D or 3-D integer
     array of ``FLUID``, ``SOLID`` and ``AIR``."""
     arr = np.asarray(flags)
-    if arr.ndim not in (2, 3):
-        raise ValueError(f"flags must be a 2-D or 3-D array, got {arr.ndim} dimension(s)")
-    if arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"flags must be a non-empty integer array, got dtype {arr.dtype}")
+    check_grid_shape(arr.shape, dims=(2, 3), name="flags.shape")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"flags must be an integer array, got dtype {arr.dtype}")
     if not np.all((arr == FLUID) | (arr == SOLID) | (arr == AIR)):
         raise ValueError("flags must hold only FLUID (0), SOLID (1) and AIR (2)")
     return arr.astype(np.int8, copy=False)

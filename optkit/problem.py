@@ -24,6 +24,9 @@ import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, logsumexp, softmax
 
+from optkit._grid import check_grid_shape
+from optkit.prox import prox_l1
+
 __all__ = [
     "Problem",
     "CompositeProblem",
@@ -31,7 +34,6 @@ __all__ = [
     "GLMProblem",
     "BilevelProblem",
     "LinearSystem",
-    "ReLUTrainingProblem",
 ]
 
 Array = NDArray[np.float64]
@@ -139,6 +141,14 @@ class Problem:
         "hess": ("nhev",),
         "hessp": ("nhev",),
     }
+    #: What a method may declare it ``needs`` of this kind (:func:`optkit.register`):
+    #: ``"grad"`` (finite differences fill it in when missing), ``"hess"`` (``hess`` or
+    #: ``hessp``).
+    oracle_needs: ClassVar[tuple[str, ...]] = ("grad", "hess")
+    #: The variables of this kind; ``minimize`` takes a start for each (``x0``).
+    variables: ClassVar[tuple[str, ...]] = ("x",)
+    #: Fields returning the problem on a mini-batch (their oracles are counted too).
+    samplers: ClassVar[tuple[str, ...]] = ("sample",)
 
     def __post_init__(self) -> None:
         for name in self.counted_oracles:
@@ -168,6 +178,10 @@ class Problem:
     def has_hess(self) -> bool:
         """Whether Hessian-vector products are available (from ``hessp`` or ``hess``)."""
         return self.hess is not None or self.hessp is not None
+
+    def provides(self, need: str) -> bool:
+        """Whether the problem has what a method ``needs`` (one of :attr:`oracle_needs`)."""
+        return self.has_grad if need == "grad" else self.has_hess
 
     def value(self, x: Array) -> float:
         """``f(x)``."""
@@ -453,9 +467,7 @@ class GLMProblem(CompositeProblem):
         return self.l1 * float(np.abs(x).sum())
 
     def _prox_g(self, x: Array, step: float) -> Array:
-        if self.nonneg:
-            return np.maximum(x - step * self.l1, 0.0)
-        return np.sign(x) * np.maximum(np.abs(x) - step * self.l1, 0.0)
+        return prox_l1(x, step * self.l1, nonneg=self.nonneg)
 
 
 # -- bilevel -----------------------------------------------------------------------------------
@@ -542,6 +554,36 @@ class BilevelProblem:
     f_opt: float | None = None
     name: str = "bilevel"
 
+    #: Oracle fields that count as evaluations, and the counter each one increments: the
+    #: upper level's in SciPy's ``nfev`` and ``njev``, the lower level's in ``lower_nfev``,
+    #: ``lower_njev`` (gradients in y or x) and ``lower_nhev`` (Hessian-vector products),
+    #: the constraints' in ``ncev`` and ``ncjev``.
+    counted_oracles: ClassVar[dict[str, tuple[str, ...]]] = {
+        "upper_fun": ("nfev",),
+        "upper_grad": ("njev",),
+        "lower_fun": ("lower_nfev",),
+        "lower_grad_y": ("lower_njev",),
+        "lower_grad_x": ("lower_njev",),
+        "lower_hvp_yy": ("lower_nhev",),
+        "lower_hvp_xy": ("lower_nhev",),
+        "constraints": ("ncev",),
+        "constraints_jvp_x": ("ncjev",),
+        "constraints_jvp_y": ("ncjev",),
+    }
+    #: What a method may declare it ``needs`` (:func:`optkit.register`): the optional
+    #: oracles by field name; ``minimize`` raises ``TypeError`` naming a missing one.
+    oracle_needs: ClassVar[tuple[str, ...]] = (
+        "lower_grad_x", "lower_hvp_yy", "lower_hvp_xy", "constraints", "constraints_jvp_x",
+        "constraints_jvp_y", "proj_x", "proj_y", "sample_upper", "sample_lower")
+    #: The variables: ``minimize`` takes ``x0`` and ``y0``.
+    variables: ClassVar[tuple[str, ...]] = ("x", "y")
+    #: Fields returning the problem on a mini-batch (their oracles are counted too).
+    samplers: ClassVar[tuple[str, ...]] = ("sample_upper", "sample_lower")
+
+    def provides(self, need: str) -> bool:
+        """Whether the oracle ``need`` (one of :attr:`oracle_needs`) is given."""
+        return getattr(self, need) is not None
+
     def __post_init__(self) -> None:
         required = ("upper_fun", "upper_grad", "lower_fun", "lower_grad_y")
         for name in _BILEVEL_ORACLES:
@@ -603,10 +645,7 @@ class LinearSystem:
         if b.shape[0] != A.shape[0]:
             raise ValueError(f"'b' has length {b.shape[0]} but A has shape {A.shape}")
         if self.grid_shape is not None:
-            shape = tuple(int(s) for s in self.grid_shape)
-            if any(s <= 0 for s in shape) or math.prod(shape) != b.shape[0]:
-                raise ValueError(f"grid_shape {shape} does not match the {b.shape[0]} unknowns")
-            _set(self, "grid_shape", shape)
+            _set(self, "grid_shape", check_grid_shape(self.grid_shape, size=b.shape[0]))
         for name in ("x_true", "x0"):
             vec = as_vector(name, getattr(self, name))
             if vec is not None and vec.shape != b.shape:
@@ -638,108 +677,3 @@ class LinearSystem:
     #: How a method that takes another kind can still solve this one.
     adapters: ClassVar[dict[type, str]] = {Problem: "LinearSystem.as_quadratic()"}
 
-
-
-
-@dataclass(frozen=True, eq=False)
-class ReLUTrainingProblem:
-    """Training a two-layer ReLU network ``ŷ(X) = Σ_j (X u_j)_+ α_j`` with weight decay ``β``.
-
-    Parameters
-    ----------
-    X : (n, d) array_like
-        Training inputs (append a ones column for a bias).
-    y : (n,) array_like
-        Targets: ``±1`` or real values (``"squared"``), ``{0, 1}`` (``"bce"``), ``±1``
-        (``"hinge"``).
-    loss : {"squared", "bce", "hinge"}
-    beta : float
-        Weight-decay strength (positive).
-    X_test, y_test : array_like, optional
-        Held-out data for test-accuracy histories.
-    name : str
-    """
-
-    X: ArrayLike
-    y: ArrayLike
-    loss: str = "squared"
-    beta: float = 1e-3
-    X_test: ArrayLike | None = None
-    y_test: ArrayLike | None = None
-    name: str = "relu-training"
-
-    def __post_init__(self) -> None:
-        X, y = self._check_data("X", "y", self.X, self.y)
-        from optkit.convex_relu.model import check_loss
-
-        check_loss(self.loss)
-        if not (math.isfinite(self.beta) and self.beta > 0):
-            raise ValueError(f"beta must be positive and finite, got {self.beta!r}")
-        if self.loss == "bce" and not np.all(np.isin(y, (0.0, 1.0))):
-            raise ValueError("'y' must hold labels in {0, 1} for the bce loss")
-        if self.loss == "hinge" and not np.all(np.isin(y, (-1.0, 1.0))):
-            raise ValueError("'y' must hold labels in {-1, +1} for the hinge loss")
-        _set(self, "X", X)
-        _set(self, "y", y)
-        if (self.X_test is None) != (self.y_test is None):
-            raise ValueError("give both X_test and y_test, or neither")
-        if self.X_test is not None:
-            X_test, y_test = self._check_data("X_test", "y_test", self.X_test, self.y_test)
-            if X_test.shape[1] != X.shape[1]:
-                raise ValueError(
-                    f"'X_test' has {X_test.shape[1]} features but X has {X.shape[1]}"
-                )
-            _set(self, "X_test", X_test)
-            _set(self, "y_test", y_test)
-
-    @staticmethod
-    def _check_data(xname: str, yname: str, X: ArrayLike, y: ArrayLike) -> tuple[Array, Array]:
-        X = _as_matrix(xname, X)
-        if sp.issparse(X):
-            X = X.toarray()
-        y = as_vector(yname, y)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"'{yname}' has length {y.shape[0]} but {xname} has {X.shape[0]} rows")
-        return X, y
-
-    @property
-    def n(self) -> int:
-        """Number of training samples."""
-        return self.X.shape[0]
-
-    @property
-    def d(self) -> int:
-        """Number of features."""
-        return self.X.shape[1]
-
-    @property
-    def x0(self) -> Array:
-        """The empty network (no neuron), whose objective is the loss of predicting 0."""
-        return np.zeros(0)
-
-    def pack(self, U: ArrayLike, alpha: ArrayLike) -> Array:
-        """A network ``ŷ = Σ_j (X u_j)_+ α_j`` as one vector: the rows ``[u_j, α_j]`` of a
-        ``(m, d + 1)`` array, flattened (the ``x`` of the ``convex-relu-*`` methods)."""
-        U = np.asarray(U, dtype=float).reshape(-1, self.d)
-        alpha = np.asarray(alpha, dtype=float).reshape(-1)
-        if alpha.shape[0] != U.shape[0]:
-            raise ValueError(f"U has {U.shape[0]} neurons but alpha has {alpha.shape[0]}")
-        return np.column_stack([U, alpha]).reshape(-1)
-
-    def unpack(self, x: ArrayLike) -> tuple[Array, Array]:
-        """The hidden weights ``U`` (``(m, d)``) and output weights ``alpha`` (``(m,)``) of a
-        packed network (:meth:`pack`)."""
-        x = np.asarray(x, dtype=float).reshape(-1)
-        if x.size % (self.d + 1):
-            raise ValueError(f"a packed network has a multiple of d + 1 = {self.d + 1} "
-                             f"entries, got {x.size}")
-        rows = x.reshape(-1, self.d + 1)
-        return rows[:, :-1], rows[:, -1]
-
-    def objective(self, x: ArrayLike) -> float:
-        """The network's training objective (2.1), ``ℓ(ŷ(X), y) + (β/2) Σ_j (‖u_j‖² + α_j²)``,
-        for a packed network ``x``."""
-        from optkit.convex_relu.model import network_objective
-
-        U, alpha = self.unpack(x)
-        return network_objective(self.X, self.y, U, alpha, self.beta, self.loss)

@@ -20,11 +20,10 @@ from typing import Any
 
 from optkit._table import Table
 from optkit.problem import Problem
-from optkit.solvers.base import Options, Solver
+from optkit.solvers.base import Options, Solver, option_checks
 
 __all__ = ["MethodInfo", "Registry", "registry", "register", "methods", "show_options"]
 
-_ORACLES = ("grad", "hess")
 _ARGUMENTS = ("jac", "hess", "hessp")
 
 
@@ -48,8 +47,11 @@ class MethodInfo:
     accepts : tuple of type
         Problem kinds it solves (instances of subclasses are accepted too).
     needs : frozenset of str
-        Oracles it cannot run without: ``"grad"`` (filled by finite differences when
-        missing), ``"hess"`` (Hessians or Hessian-vector products).
+        Oracles it cannot run without, in the vocabulary of the problem kinds it accepts
+        (their ``oracle_needs``): for a :class:`~optkit.Problem` ``"grad"`` (filled by
+        finite differences when missing) and ``"hess"`` (Hessians or Hessian-vector
+        products); for a :class:`~optkit.BilevelProblem` its optional oracles by name
+        (``"lower_hvp_yy"``, ...). ``minimize`` refuses a problem that lacks one.
     uses : frozenset of str
         ``minimize`` arguments it uses among ``jac``, ``hess``, ``hessp``; giving another
         one warns (``RuntimeWarning``), as SciPy does.
@@ -125,11 +127,15 @@ class MethodInfo:
         return self.options(**given)
 
     def options_doc(self) -> str:
-        """The numpydoc "Options" section: every option, its type, default and meaning."""
+        """The numpydoc "Options" section: every option, its type, default, accepted values
+        (its ``check``: ``gtol : float, default 1e-05, >= 0``) and meaning."""
         lines = ["Options", "-------"]
+        checks = option_checks(self.options)
         for f in dataclasses.fields(self.options):
             kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", f.type)
-            lines.append(f"{f.name} : {kind}, default {f.default!r}")
+            allowed = checks[f.name].doc() if f.name in checks else ""
+            lines.append(f"{f.name} : {kind}, default {f.default!r}"
+                         + (f", {allowed}" if allowed else ""))
             doc = f.metadata.get("doc", "")
             lines += textwrap.wrap(doc, 88, initial_indent="    ", subsequent_indent="    ")
         return "\n".join(lines)
@@ -251,7 +257,9 @@ def make_info(cls: type[Solver], name: str, *, info_cls: type[MethodInfo] = Meth
     options = fields["options"]
     if not (isinstance(options, type) and issubclass(options, Options)):
         raise TypeError(f"options of {name!r} must be an Options subclass, got {options!r}")
-    for key, allowed in (("needs", _ORACLES), ("uses", _ARGUMENTS)):
+    vocabulary = tuple(dict.fromkeys(
+        need for kind in fields["accepts"] for need in getattr(kind, "oracle_needs", ())))
+    for key, allowed in (("needs", vocabulary), ("uses", _ARGUMENTS)):
         bad = set(fields[key]) - set(allowed)
         if bad:
             raise ValueError(f"{key} of {name!r} must be among {allowed}, got {sorted(bad)}")

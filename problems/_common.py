@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
+
+from optkit.linalg import cg
 
 Array = NDArray[np.float64]
 
@@ -65,8 +66,7 @@ def reference_minimize(fun_and_grad: Callable[[Array], tuple[float, Array]],
     for _ in range(5):
         if np.linalg.norm(g) <= F_OPT_GTOL:
             break
-        hess = spla.LinearOperator((n, n), matvec=functools.partial(hessp, x))
-        step = spla.cg(hess, -g, rtol=1e-12, maxiter=10 * n)[0]
+        step = cg(functools.partial(hessp, x), -g, rtol=1e-12, maxiter=10 * n)[0]
         f_new, g_new = fun_and_grad(x + step)
         if not np.linalg.norm(g_new) < np.linalg.norm(g):
             break

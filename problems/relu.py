@@ -24,8 +24,8 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from optkit.convex_relu.model import check_loss
-from optkit.problem import ReLUTrainingProblem
+from optkit.convex_relu.model import check_loss, encode_labels
+from optkit.convex_relu.problem import ReLUTrainingProblem
 from problems._catalog import entry
 from problems._common import check_int, read_only
 
@@ -55,12 +55,6 @@ def _check_fraction(name: str, value: float) -> float:
     if not 0.0 < value < 1.0:
         raise ValueError(f"{name} must be in (0, 1), got {value!r}")
     return value
-
-
-def _labels(positive: NDArray[np.bool_], loss: str) -> Array:
-    """+1 / -1 (``squared``, ``hinge``) or 1 / 0 (``bce``) for the positive class and the
-    other one."""
-    return np.where(positive, 1.0, 0.0 if loss == "bce" else -1.0)
 
 
 def _with_ones(X: Array) -> Array:
@@ -196,8 +190,8 @@ def relu_breast_cancer(loss: str = "squared", beta: float = 1.0, test_size: floa
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
     std[std == 0] = 1.0
     return ReLUTrainingProblem(
-        X=_with_ones((X_train - mean) / std), y=_labels(p_train, loss), loss=loss, beta=beta,
-        X_test=_with_ones((X_test - mean) / std), y_test=_labels(p_test, loss),
+        X=_with_ones((X_train - mean) / std), y=encode_labels(p_train, loss), loss=loss, beta=beta,
+        X_test=_with_ones((X_test - mean) / std), y_test=encode_labels(p_test, loss),
         name="relu-breast-cancer")
 
 
@@ -280,8 +274,8 @@ def relu_digits_2v8(loss: str = "squared", beta: float = 1e-3, n: int | None = N
             X_train = np.vstack([X_train, np.clip(copies, 0.0, 1.0)])
             p_train = np.concatenate([p_train, p_train[rows]])
     return ReLUTrainingProblem(
-        X=_with_ones(X_train), y=_labels(p_train, loss), loss=loss, beta=beta,
-        X_test=_with_ones(X_test), y_test=_labels(p_test, loss), name="relu-digits-2v8")
+        X=_with_ones(X_train), y=encode_labels(p_train, loss), loss=loss, beta=beta,
+        X_test=_with_ones(X_test), y_test=encode_labels(p_test, loss), name="relu-digits-2v8")
 
 
 @entry("relu-moons", "relu-training")
@@ -338,5 +332,5 @@ def relu_moons(n: int = 40, noise: float = 0.1, loss: str = "hinge", beta: float
     X_test, y_test = make_moons(n_samples=n_test, noise=noise,
                                 random_state=np.random.RandomState([seed, 1]))
     return ReLUTrainingProblem(
-        X=_with_ones(X), y=_labels(y == 1, loss), loss=loss, beta=beta,
-        X_test=_with_ones(X_test), y_test=_labels(y_test == 1, loss), name="relu-moons")
+        X=_with_ones(X), y=encode_labels(y == 1, loss), loss=loss, beta=beta,
+        X_test=_with_ones(X_test), y_test=encode_labels(y_test == 1, loss), name="relu-moons")

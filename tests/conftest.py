@@ -55,10 +55,52 @@ def tiny_relu_training() -> optkit.ReLUTrainingProblem:
                                       name="tiny-relu")
 
 
+def tiny_composite() -> optkit.CompositeProblem:
+    """A 4-D lasso ``½‖Ax - b‖² + 0.1‖x‖₁``."""
+    from optkit.prox import soft_threshold
+
+    rng = np.random.default_rng(3)
+    A, b = rng.standard_normal((8, 4)), rng.standard_normal(8)
+    return optkit.CompositeProblem(
+        fun=lambda x: 0.5 * float((A @ x - b) @ (A @ x - b)), grad=lambda x: A.T @ (A @ x - b),
+        g_fun=lambda x: 0.1 * float(np.abs(x).sum()),
+        prox_g=lambda x, step: soft_threshold(x, 0.1 * step), x0=np.zeros(4),
+        name="tiny-lasso")
+
+
+def tiny_glm() -> optkit.GLMProblem:
+    """L2-regularized logistic regression on 20 samples of 5 features."""
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((20, 5))
+    b = np.where(A @ [1.0, -1.0, 0.5, 0.0, 2.0] + 0.3 * rng.standard_normal(20) > 0, 1.0, -1.0)
+    return optkit.GLMProblem(A, b, loss="logistic", l2=0.1, name="tiny-logistic")
+
+
+def tiny_bilevel() -> optkit.BilevelProblem:
+    """A quadratic bilevel problem with ``x ∈ R²``, ``y ∈ R³`` and a closed-form solution:
+    lower ``f(x, y) = ½‖y - Bx‖² + (μ/2)‖y‖²``, so ``y*(x) = Bx / (1 + μ)``; upper
+    ``F(x, y) = ½‖y - t‖² + ½ r ‖x‖²``."""
+    B = np.array([[1.0, 0.5], [0.0, 1.0], [-0.5, 2.0]])
+    t, mu, r = np.array([1.0, -1.0, 0.5]), 0.5, 0.1
+    return optkit.BilevelProblem(
+        upper_fun=lambda x, y: 0.5 * float((y - t) @ (y - t)) + 0.5 * r * float(x @ x),
+        upper_grad=lambda x, y: (r * x, y - t),
+        lower_fun=lambda x, y: 0.5 * float((y - B @ x) @ (y - B @ x)) + 0.5 * mu * float(y @ y),
+        lower_grad_y=lambda x, y: (1.0 + mu) * y - B @ x,
+        lower_grad_x=lambda x, y: -B.T @ (y - B @ x),
+        lower_hvp_yy=lambda x, y, v: (1.0 + mu) * v,
+        lower_hvp_xy=lambda x, y, v: -B.T @ v,
+        x0=np.zeros(2), y0=np.zeros(3), lower_strong_convexity=1.0 + mu,
+        lower_smoothness=1.0 + mu, name="tiny-bilevel")
+
+
 #: A tiny instance of each problem kind. A method issue that adds a kind adds its builder here,
-#: so the contract tests run every registered method.
+#: so the contract tests run every registered method (a kind's first match wins: the smooth
+#: Problem before its composite subclasses).
 TINY = {optkit.Problem: tiny_smooth, optkit.QuadraticProblem: tiny_quadratic,
-        optkit.LinearSystem: tiny_linear_system, optkit.ReLUTrainingProblem: tiny_relu_training}
+        optkit.CompositeProblem: tiny_composite, optkit.GLMProblem: tiny_glm,
+        optkit.BilevelProblem: tiny_bilevel, optkit.LinearSystem: tiny_linear_system,
+        optkit.ReLUTrainingProblem: tiny_relu_training}
 
 
 def tiny_problem_for(info) -> object:

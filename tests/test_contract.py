@@ -132,3 +132,47 @@ def test_show_options_lists_every_option(method):
     text = optkit.show_options(method, disp=False)
     for field in dataclasses.fields(optkit.registry.get(method).options):
         assert f"\n{field.name} : " in text
+
+
+def _same_run(a, b):
+    """Whether two results of the same method on the same problem are the same run: every
+    result array and number, and the history except wall time."""
+    assert (a.nit, a.nfev, a.njev, a.nhev, a.status, a.message) == \
+        (b.nit, b.nfev, b.njev, b.nhev, b.status, b.message)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.fun == b.fun or (math.isnan(a.fun) and math.isnan(b.fun))
+    ha, hb = a.history.to_dict(), b.history.to_dict()
+    assert ha.keys() == hb.keys()
+    for key in ha.keys() - {"time"}:
+        np.testing.assert_array_equal(ha[key], hb[key], err_msg=key)
+
+
+def test_one_solver_object_runs_twice_and_in_threads(method):
+    """A solver holds its options only: the same object gives the same run twice, and in
+    two threads at once (the state of a run lives in its states)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    info = optkit.registry.get(method)
+    problem = tiny_problem_for(info)
+    seed = {"seed": 5} if "seed" in {f.name for f in dataclasses.fields(info.options)} else {}
+    solver = info.solver(info.make_options({"maxiter": 12, **seed}))
+    first = optkit.minimize(problem, method=solver)
+    _same_run(first, optkit.minimize(problem, method=solver))
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: optkit.minimize(problem, method=solver), range(2)))
+    for res in runs:
+        _same_run(first, res)
+    fresh = info.solver(info.make_options({"maxiter": 12, **seed}))
+    _same_run(first, optkit.minimize(problem, method=fresh))
+
+
+def test_a_solver_object_carries_its_options():
+    info = optkit.registry.get("gd")
+    solver = info.solver(info.make_options({"maxiter": 3}))
+    assert optkit.minimize(tiny_smooth(), method=solver).nit == 3
+    with pytest.raises(TypeError, match="carries its options"):
+        optkit.minimize(tiny_smooth(), method=solver, options={"maxiter": 2})
+    with pytest.raises(TypeError, match="carries its options"):
+        optkit.minimize(tiny_smooth(), method=solver, tol=1e-3)
+    with pytest.raises(TypeError, match="Options instance"):
+        info.solver({"maxiter": 3})

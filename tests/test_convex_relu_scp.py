@@ -370,5 +370,5 @@ def test_bad_input_raises(cancer, features):
         optkit.minimize(problem, method="convex-relu-scp", options={"n_hiden": 5})
     with pytest.raises(ValueError, match="leave x0 empty"):  # called directly, past minimize
         optkit.registry.get("convex-relu-scp").solver(
-            optkit.registry.get("convex-relu-scp").make_options({}), np.random.default_rng()
+            optkit.registry.get("convex-relu-scp").make_options({})
         ).solve(problem, np.ones(problem.d + 1), driver=None)

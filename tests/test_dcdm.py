@@ -9,8 +9,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 import optkit
-from optkit.conjugate import DCDMIteration
-from optkit.linalg import dcdm, deflated_cg, ichol0, lanczos_ritz
+from optkit.linalg import DCDMIteration, dcdm, deflated_cg, ichol0, lanczos_ritz
 
 
 def _laplacian(n=24):

@@ -237,11 +237,11 @@ def test_shipped_models_metadata_names_their_training_commands():
 
 
 def test_without_a_shipped_network_the_default_is_cg(monkeypatch):
-    import optkit.conjugate
+    import optkit.linalg.conjugate_direction
     import optkit.solvers.dcdm
     from problems.linear_systems import poisson_flags, poisson_system
 
-    for module in (optkit.conjugate, optkit.solvers.dcdm):
+    for module in (optkit.linalg.conjugate_direction, optkit.solvers.dcdm):
         monkeypatch.setattr(module, "pretrained_dims", lambda: (2,))
     with pytest.raises(ValueError, match="no pretrained DCDM network ships for 3-D"):
         DCDMModel.pretrained((8, 8, 8))

@@ -51,6 +51,10 @@ import scipy.linalg
 import scipy.special
 from numpy.typing import ArrayLike, NDArray
 
+from optkit.convex_relu._admm_checks import ADMM_CHECKS
+from optkit.convex_relu.model import softplus
+from optkit.linalg import cg
+
 __all__ = ["ADMM", "admm_matrix", "group_prox"]
 
 Array = NDArray[np.float64]
@@ -115,7 +119,7 @@ class _NumpyOps:
         return scipy.special.expit(a)
 
     def softplus(self, a: Array) -> Array:
-        return np.logaddexp(0.0, a)
+        return softplus(a)
 
     def cholesky(self, M: Array) -> Any:
         return scipy.linalg.cho_factor(M, lower=True, check_finite=False)
@@ -235,10 +239,12 @@ class ADMM:
         if loss not in ("squared", "bce"):
             raise ValueError(f"ADMM handles the squared and bce losses, got {loss!r}; "
                              "use method='convex-relu-cvxpy' for the hinge loss")
-        if u_solver not in ("mm", "rbcd"):
-            raise ValueError(f"u_solver must be 'mm' or 'rbcd', got {u_solver!r}")
-        if u_system not in ("auto", "cholesky", "cg"):
-            raise ValueError(f"u_system must be 'auto', 'cholesky' or 'cg', got {u_system!r}")
+        # the rules that method="convex-relu-admm"'s options declare too (one definition)
+        given = {"rho": rho, "dual_step": dual_step, "relaxation": relaxation,
+                 "u_solver": u_solver, "u_steps": u_steps, "u_system": u_system,
+                 "max_factor": max_factor}
+        for name, constraint in ADMM_CHECKS.items():
+            constraint.validate(given[name], name)
         self.ops = ops = _NumpyOps() if backend == "numpy" else _TorchOps(device, dtype)
         self.loss, self.u_solver, self.u_steps = loss, u_solver, int(u_steps)
         self.beta, self.rho, self.eta = float(beta), float(rho), float(dual_step)
@@ -343,27 +349,18 @@ class ADMM:
         return q + q @ self.XtX + (2.0 / self.rho) * ((self.Dm * Fq[:, None]).T @ self.X)
 
     def _cg(self, rhs: Any) -> Any:
-        """Jacobi-preconditioned CG on the q-system, warm-started at the previous solution."""
-        ops = self.ops
-        q = self.q_prev
-        res = rhs - self._q_apply(q)
-        z = res / self.q_diag
-        p = z
-        rz = ops.scalar((res * z).sum())
-        target = self.cg_tol * ops.scalar((rhs * rhs).sum()) ** 0.5
-        for _ in range(10 * self.P * self.d):
-            if ops.scalar((res * res).sum()) ** 0.5 <= target:
-                break
-            Ap = self._q_apply(p)
-            step = rz / ops.scalar((p * Ap).sum())
-            q = q + step * p
-            res = res - step * Ap
-            z = res / self.q_diag
-            rz, rz_old = ops.scalar((res * z).sum()), rz
-            p = z + (rz / rz_old) * p
-            self.cg_iterations += 1
+        """Jacobi-preconditioned CG (:func:`optkit.linalg.cg`, on the ``(P, d)`` arrays or
+        tensors) on the q-system, warm-started at the previous solution."""
+        q, _ = cg(self._q_apply, rhs, x0=self.q_prev, rtol=self.cg_tol,
+                  M=self._q_jacobi, callback=self._count_cg)
         self.q_prev = q
         return q
+
+    def _q_jacobi(self, r: Any) -> Any:
+        return r / self.q_diag
+
+    def _count_cg(self, q: Any) -> None:
+        self.cg_iterations += 1
 
     # -- the loss -------------------------------------------------------------------------------
 

@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from optkit.convex_relu.model import LOSSES, predict_labels, relu_outputs
+from optkit.convex_relu.model import (
+    check_loss,
+    loss_gradient,
+    loss_terms,
+    predict_labels,
+    relu_outputs,
+)
+from optkit.prox import project_box
 
 __all__ = ["ATTACKS", "per_sample_loss", "input_gradient", "fgsm", "pgd", "attack_accuracy"]
 
@@ -36,8 +43,7 @@ ATTACKS = ("clean", "fgsm", "pgd")
 
 def _check_network(X: ArrayLike, y: ArrayLike, U: ArrayLike, alpha: ArrayLike,
                    loss: str) -> tuple[Array, Array, Array, Array]:
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    check_loss(loss)
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     U, alpha = np.asarray(U, dtype=float), np.asarray(alpha, dtype=float)
     if X.ndim != 2 or y.shape != (X.shape[0],):
@@ -84,8 +90,9 @@ def per_sample_loss(X: ArrayLike, y: ArrayLike, U: ArrayLike, alpha: ArrayLike,
 
     ``squared``: :math:`\tfrac12(\hat y_k - y_k)^2`; ``bce`` (labels {0, 1}):
     :math:`\log(1 + e^{2\hat y_k}) - 2 y_k\hat y_k`; ``hinge`` (labels ±1):
-    :math:`(1 - y_k\hat y_k)_+`. Their sum is :func:`~optkit.convex_relu.loss_value` for
-    ``squared`` and ``bce``, their mean for ``hinge``.
+    :math:`(1 - y_k\hat y_k)_+` (:func:`~optkit.convex_relu.loss_terms` of the network's
+    output). Their sum is :func:`~optkit.convex_relu.loss_value` for ``squared`` and ``bce``,
+    their mean for ``hinge``.
 
     Examples
     --------
@@ -95,12 +102,7 @@ def per_sample_loss(X: ArrayLike, y: ArrayLike, U: ArrayLike, alpha: ArrayLike,
     array([0., 1.])
     """
     X, y, U, alpha = _check_network(X, y, U, alpha, loss)
-    yhat = relu_outputs(X, U, alpha)
-    if loss == "squared":
-        return 0.5 * (yhat - y) ** 2
-    if loss == "bce":
-        return np.logaddexp(0.0, 2.0 * yhat) - 2.0 * y * yhat
-    return np.maximum(1.0 - y * yhat, 0.0)
+    return loss_terms(relu_outputs(X, U, alpha), y, loss)
 
 
 def _attack_objective(X: Array, y: Array, U: Array, alpha: Array, loss: str) -> Array:
@@ -165,13 +167,10 @@ def input_gradient(
     free = _free_mask(X.shape[1], fixed_columns)
     pre = X @ U.T
     J = ((pre >= 0) * alpha) @ U  # ∇ŷ(x_k), row by row
-    yhat = np.maximum(pre, 0.0) @ alpha
-    if loss == "squared":
-        scale = yhat - y
-    elif loss == "bce":
-        scale = 2.0 / (1.0 + np.exp(-2.0 * yhat)) - 2.0 * y
-    else:
+    if loss == "hinge":
         scale = -y
+    else:  # the derivative of the loss in ŷ_k
+        scale = loss_gradient(np.maximum(pre, 0.0) @ alpha, y, loss)
     return scale[:, None] * J * free
 
 
@@ -315,7 +314,7 @@ def pgd(
     best, best_value = current.copy(), _attack_objective(current, y, U, alpha, loss)
     for _ in range(int(steps)):
         g = input_gradient(current, y, U, alpha, loss, fixed_columns=fixed_columns)
-        current = np.clip(current + eta * np.sign(g), lower, upper)
+        current = project_box(current + eta * np.sign(g), lower, upper)
         if keep_best:
             value = _attack_objective(current, y, U, alpha, loss)
             better = value > best_value

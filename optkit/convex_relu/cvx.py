@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from optkit.convex_relu.model import LOSSES
+from optkit.convex_relu.model import check_loss
 
 __all__ = ["solve_cvxpy"]
 
@@ -101,8 +101,7 @@ def solve_cvxpy(
 
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     Dm = np.asarray(D, dtype=float)
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    check_loss(loss)
     if X.ndim != 2 or y.shape != (X.shape[0],) or Dm.ndim != 2 or Dm.shape[0] != X.shape[0]:
         raise ValueError(f"X (n, d), y (n,) and D (n, P) do not fit: {X.shape}, {y.shape}, "
                          f"{Dm.shape}")

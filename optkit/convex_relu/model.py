@@ -20,11 +20,16 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "LOSSES",
+    "SMOOTH_LOSSES",
     "convex_outputs",
     "relu_outputs",
+    "softplus",
+    "loss_terms",
     "loss_value",
     "loss_gradient",
     "check_loss",
+    "check_targets",
+    "encode_labels",
     "convex_objective",
     "convex_figures",
     "network_objective",
@@ -38,12 +43,66 @@ Array = NDArray[np.float64]
 #: The losses of the spec (section 1.2): sums for ``squared`` and ``bce``, a mean for ``hinge``.
 LOSSES = ("squared", "bce", "hinge")
 
+#: The losses with a gradient (:func:`loss_gradient`): the ones ADMM and FISTA minimize; the
+#: hinge loss needs a conic solver.
+SMOOTH_LOSSES = ("squared", "bce")
 
-def check_loss(loss: str) -> str:
-    """``loss`` if it is one of :data:`LOSSES`; ``ValueError`` otherwise."""
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+def check_loss(loss: str, losses: tuple[str, ...] = LOSSES) -> str:
+    """``loss`` if it is one of ``losses`` (default :data:`LOSSES`); ``ValueError`` otherwise."""
+    if loss not in losses:
+        raise ValueError(f"loss must be one of {losses}, got {loss!r}")
     return loss
+
+
+def check_targets(y: ArrayLike, loss: str, *, name: str = "y", soft: bool = False) -> Array:
+    """``y`` as a float array if it holds targets of ``loss``; ``ValueError`` naming it
+    otherwise.
+
+    ``squared`` takes any real targets, ``bce`` labels in {0, 1} and ``hinge`` labels ±1.
+
+    Parameters
+    ----------
+    y : array_like
+        The targets.
+    loss : {"squared", "bce", "hinge"}
+    name : str, default "y"
+        How the message calls ``y``.
+    soft : bool, default False
+        Also accept ``bce`` targets anywhere in ``[0, 1]`` (probabilities; the loss is
+        defined there), not only the classes 0 and 1.
+
+    Examples
+    --------
+    >>> check_targets([0.0, 1.0], "bce")
+    array([0., 1.])
+    >>> check_targets([0.0, 1.0], "hinge")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'y' must hold labels in {-1, +1} for the hinge loss
+    """
+    y = np.asarray(y, dtype=float)
+    if loss == "bce":
+        if soft and not np.all((y >= 0) & (y <= 1)):
+            raise ValueError(f"the bce loss needs labels {name} in [0, 1] (classes {{0, 1}})")
+        if not soft and not np.all(np.isin(y, (0.0, 1.0))):
+            raise ValueError(f"'{name}' must hold labels in {{0, 1}} for the bce loss")
+    elif loss == "hinge" and not np.all(np.isin(y, (-1.0, 1.0))):
+        raise ValueError(f"'{name}' must hold labels in {{-1, +1}} for the hinge loss")
+    return y
+
+
+def encode_labels(positive: ArrayLike, loss: str = "squared") -> Array:
+    """The targets of two classes in the convention of ``loss``: ``1`` where ``positive``,
+    else ``0`` for ``bce`` and ``-1`` for ``squared`` and ``hinge`` (the inverse of
+    :func:`predict_labels`).
+
+    Examples
+    --------
+    >>> encode_labels([True, False], "bce"), encode_labels([True, False], "hinge")
+    (array([1., 0.]), array([ 1., -1.]))
+    """
+    return np.where(positive, 1.0, 0.0 if check_loss(loss) == "bce" else -1.0)
 
 
 def convex_outputs(X: ArrayLike, D: ArrayLike, V: ArrayLike, W: ArrayLike) -> Array:
@@ -68,21 +127,54 @@ def relu_outputs(X: ArrayLike, U: ArrayLike, alpha: ArrayLike) -> Array:
     return np.maximum(X @ np.asarray(U, dtype=float).T, 0.0) @ np.asarray(alpha, dtype=float)
 
 
+def softplus(z: ArrayLike) -> Array:
+    r"""``log(1 + e^z)`` elementwise, without overflow (``np.logaddexp(0, z)``).
+
+    The bce loss of an output ``ŷ`` is ``softplus(2ŷ) - 2yŷ``, and
+    :math:`\log\sigma(z) = -\mathrm{softplus}(-z)`.
+
+    Examples
+    --------
+    >>> softplus([0.0, 1000.0])
+    array([6.93147181e-01, 1.00000000e+03])
+    """
+    return np.logaddexp(0.0, z)
+
+
+def loss_terms(yhat: ArrayLike, y: ArrayLike, loss: str = "squared") -> Array:
+    r"""The loss of each sample, shape ``(n,)``: ``squared`` :math:`\tfrac12(\hat y_k - y_k)^2`;
+    ``bce`` (labels {0, 1}) :math:`\log(1 + e^{2\hat y_k}) - 2 y_k\hat y_k`; ``hinge``
+    (labels ±1) :math:`(1 - y_k\hat y_k)_+`. :func:`loss_value` is their sum (``squared``,
+    ``bce``) or their mean (``hinge``).
+
+    Examples
+    --------
+    >>> loss_terms([2.0, -1.0], [1.0, 1.0], "hinge")
+    array([0., 2.])
+    """
+    yhat, y = np.asarray(yhat, dtype=float), np.asarray(y, dtype=float)
+    loss = check_loss(loss)
+    if loss == "squared":
+        return 0.5 * (yhat - y) ** 2
+    if loss == "bce":
+        return softplus(2.0 * yhat) - 2.0 * y * yhat
+    return np.maximum(1.0 - y * yhat, 0.0)
+
+
 def loss_value(yhat: ArrayLike, y: ArrayLike, loss: str = "squared") -> float:
     r"""The training loss of predictions ``yhat`` (spec section 1.2).
 
     ``squared``: :math:`\tfrac12\lVert\hat y - y\rVert^2`; ``bce`` (labels in {0, 1}, a tanh
     output, ``p = σ(2ŷ)``): :math:`\sum_k -2\hat y_k y_k + \log(1 + e^{2\hat y_k})`; ``hinge``
-    (labels ±1): :math:`\frac1n\sum_k (1 - y_k\hat y_k)_+`.
+    (labels ±1): :math:`\frac1n\sum_k (1 - y_k\hat y_k)_+`. The sum or mean of
+    :func:`loss_terms`.
     """
-    yhat, y = np.asarray(yhat, dtype=float), np.asarray(y, dtype=float)
     loss = check_loss(loss)
-    if loss == "squared":
-        r = yhat - y
+    if loss == "squared":  # one dot product, the hot path of the solvers
+        r = np.asarray(yhat, dtype=float) - np.asarray(y, dtype=float)
         return 0.5 * float(r @ r)
-    if loss == "bce":
-        return float(np.sum(np.logaddexp(0.0, 2.0 * yhat) - 2.0 * y * yhat))
-    return float(np.mean(np.maximum(1.0 - y * yhat, 0.0)))
+    terms = loss_terms(yhat, y, loss)
+    return float(np.sum(terms) if loss == "bce" else np.mean(terms))
 
 
 def loss_gradient(yhat: ArrayLike, y: ArrayLike, loss: str = "squared") -> Array:

@@ -15,8 +15,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit
 
+from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Interval
 from optkit.problem import Problem
-from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.solvers.base import Options, Solver, State, option
 
 Array = NDArray[np.float64]
 
@@ -150,26 +151,19 @@ class AdaptiveOptions(Options):
 
     maxiter: int = option(10_000, "Maximum number of iterations.")
     gtol: float = option(
-        1e-5, "Stop when the gradient's max-norm is at most gtol (full-gradient runs only)."
+        1e-5, "Stop when the gradient's max-norm is at most gtol (full-gradient runs only).",
+        check=NON_NEGATIVE
     )
-    lr: float = option(1e-3, "Learning rate (step size).")
-    beta1: float = option(0.9, "Decay rate of the first-moment estimate.")
-    beta2: float = option(0.999, "Decay rate of the second-moment estimate.")
-    eps: float = option(1e-8, "Added to the denominator's square root.")
+    lr: float = option(1e-3, "Learning rate (step size).", check=POSITIVE)
+    beta1: float = option(0.9, "Decay rate of the first-moment estimate.",
+                          check=Interval(0, 1, closed="left"))
+    beta2: float = option(0.999, "Decay rate of the second-moment estimate.",
+                          check=Interval(0, 1, closed="left"))
+    eps: float = option(1e-8, "Added to the denominator's square root.", check=NON_NEGATIVE)
     batch_size: int | None = option(
-        None, "Mini-batch size drawn with problem.sample each step; None uses full gradients."
+        None, "Mini-batch size drawn with problem.sample each step; None uses full gradients.",
+        check=(POSITIVE_INT, None)
     )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "gtol", strict=False)
-        check_option(self, "lr")
-        for name in ("beta1", "beta2"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
-                raise ValueError(f"option {name!r} must be in [0, 1), got {value!r}")
-        check_option(self, "eps", strict=False)
-        check_option(self, "batch_size", low=1, strict=False, integer=True, none=True)
 
 
 @dataclass(frozen=True)
@@ -183,6 +177,8 @@ class AdaptiveState(State):
     g_prev: Array | None = None
     k: int = 0
     xi_mean: float = float("nan")
+    #: The run's random generator (mini-batch runs), drawn from in place.
+    rng: np.random.Generator | None = None
 
     def record(self) -> dict[str, Any]:
         return {"xi_mean": self.xi_mean}
@@ -206,7 +202,8 @@ class AdaptiveSolver(Solver):
             if problem.sample is None:
                 raise TypeError(f"batch_size needs a stochastic problem (with sample); "
                                 f"{problem.name!r} has none")
-            return AdaptiveState(x0, problem.value(x0), m=zeros, v=zeros, g_prev=zeros)
+            return AdaptiveState(x0, problem.value(x0), m=zeros, v=zeros, g_prev=zeros,
+                                 rng=self.generator())
         f, g = problem.value_and_grad(x0)
         return AdaptiveState(x0, f, g, m=zeros, v=zeros, g_prev=zeros)
 
@@ -215,7 +212,7 @@ class AdaptiveSolver(Solver):
         if opts.batch_size is None:
             g = state.grad
         else:
-            f_batch, g = problem.sample(opts.batch_size, self.rng).value_and_grad(state.x)
+            f_batch, g = problem.sample(opts.batch_size, state.rng).value_and_grad(state.x)
         k = state.k + 1
         new = adaptive_update(state.x, g, state.m, state.v, state.v_max, state.g_prev, k,
                               lr=opts.lr, beta1=opts.beta1, beta2=opts.beta2, eps=opts.eps,
@@ -226,7 +223,7 @@ class AdaptiveSolver(Solver):
             return AdaptiveState(new.x, f, g_new, m=new.m, v=new.v, v_max=new.v_max,
                                  g_prev=new.g, k=k, xi_mean=xi_mean)
         return AdaptiveState(new.x, f_batch, m=new.m, v=new.v, v_max=new.v_max, g_prev=new.g,
-                             k=k, xi_mean=xi_mean)
+                             k=k, xi_mean=xi_mean, rng=state.rng)
 
     def postprocess(self, problem: Problem, state: AdaptiveState, status: Any) -> dict:
         fun = state.fun if self.options.batch_size is None else problem.value(state.x)

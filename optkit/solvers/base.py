@@ -11,55 +11,72 @@ callback, history, progress bar, seeding, the non-finite guard, evaluation count
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-import numbers
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from optkit._checks import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Bool,
+    Constraint,
+    Interval,
+    IsCallable,
+    OneOf,
+    make_constraint,
+)
 from optkit.result import Status
 from optkit.stopping import gradient_small
 
 if TYPE_CHECKING:
-    from optkit._minimize import Driver
     from optkit.problem import Problem
     from optkit.registry import MethodInfo
 
-__all__ = ["Options", "State", "Solver", "option"]
+__all__ = ["Options", "State", "Solver", "Run", "option", "option_checks", "Interval", "OneOf",
+           "Bool", "IsCallable", "POSITIVE", "NON_NEGATIVE", "POSITIVE_INT"]
 
 _GO_ON = (False, Status.SUCCESS)
 
 
-def option(default: Any, doc: str) -> Any:
-    """A field of an :class:`Options` dataclass: its default and a one-paragraph description.
+def option(default: Any, doc: str, check: Any = None) -> Any:
+    """A field of an :class:`Options` dataclass: its default, a one-paragraph description and
+    the values it accepts.
 
     The description is what :func:`optkit.show_options` prints and what the docs show.
+    ``check`` is a constraint (``Interval(0, 1, closed="left")``, ``OneOf("a", "b")``,
+    ``Bool()``, ``POSITIVE``, ...; all importable from this module) or a tuple of
+    alternatives, where ``None`` stands for the value ``None`` and a type for its instances.
+    :class:`Options` checks every field against it when built, and
+    :func:`optkit.show_options` prints it after the default. A field redeclared (to change
+    its default) without ``check`` keeps its parent's.
     """
     if isinstance(default, (list, dict, set)):
         raise TypeError("option defaults must be immutable (use a tuple)")
-    return field(default=default, metadata={"doc": doc})
+    metadata = {"doc": doc}
+    if check is not None:
+        metadata["check"] = make_constraint(check)
+    return field(default=default, metadata=metadata)
 
 
-def check_option(options: Options, name: str, *, low: float = 0.0, strict: bool = True,
-                 high: float = math.inf, integer: bool = False, none: bool = False) -> None:
-    """Raise ``ValueError`` naming the option unless ``low < value <= high`` (``<=`` when not
-    ``strict``), an integer when ``integer``, or ``None`` when ``none`` allows it."""
-    value = getattr(options, name)
-    if value is None and none:
-        return
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and not (
-        isinstance(value, float) and math.isnan(value))
-    if ok:
-        ok = (value > low if strict else value >= low) and value <= high
-    if not ok:
-        what = "an integer" if integer else "a number"
-        bound = f"> {low:g}" if strict else f">= {low:g}"
-        if high < math.inf:
-            bound += f" and <= {high:g}"
-        raise ValueError(f"option {name!r} must be {what} {bound}, got {value!r}")
+@functools.cache
+def option_checks(options: type[Options]) -> dict[str, Constraint]:
+    """The constraint of each checked field of an :class:`Options` class, by name.
+
+    A field redeclared without ``check`` keeps the one of the nearest parent that has one.
+    """
+    checks = {}
+    for f in dataclasses.fields(options):
+        for cls in options.__mro__:
+            own = cls.__dict__.get("__dataclass_fields__", {}).get(f.name)
+            if own is not None and "check" in own.metadata:
+                checks[f.name] = own.metadata["check"]
+                break
+    return checks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,19 +84,23 @@ class Options:
     """Options every method accepts. Subclass it (as a frozen, keyword-only dataclass) to add a
     method's own options, and override a default by redeclaring the field."""
 
-    maxiter: int = option(1000, "Maximum number of iterations.")
+    maxiter: int = option(1000, "Maximum number of iterations.",
+                          check=(Interval(0, None, integer=True), None))
     max_time: float = option(math.inf, "Wall-clock limit in seconds; the run then stops with "
-                                       "status 4.")
-    disp: bool = option(False, "Print a summary at the end and show a progress bar.")
-    seed: int | None = option(None, "Seed of the random generator the method draws from.")
+                                       "status 4.", check=POSITIVE)
+    disp: bool = option(False, "Print a summary at the end and show a progress bar.",
+                        check=Bool())
+    seed: int | None = option(None, "Seed of the random generator the method draws from.",
+                              check=(Interval(integer=True), None))
 
     def __post_init__(self) -> None:
-        check_option(self, "maxiter", strict=False, integer=True, none=True)
-        check_option(self, "max_time")
-        if not isinstance(self.disp, (bool, np.bool_)):
-            raise ValueError(f"option 'disp' must be a bool, got {self.disp!r}")
-        if self.seed is not None and not isinstance(self.seed, numbers.Integral):
-            raise ValueError(f"option 'seed' must be an integer or None, got {self.seed!r}")
+        """Check every field against its ``check`` (``ValueError`` naming the option).
+
+        A subclass overrides this only for constraints between fields, after calling
+        ``super().__post_init__()``.
+        """
+        for name, constraint in option_checks(type(self)).items():
+            constraint.validate(getattr(self, name), f"option {name!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """The options as a plain dict (``res.options``)."""
@@ -129,18 +150,44 @@ class State:
         return {}
 
 
+class Run(Protocol):
+    """What a solver sees of the driver running it (:class:`optkit._driver.Driver`).
+
+    A step-loop method only meets it in :meth:`Solver.solve`'s default body. A method that
+    overrides :meth:`Solver.solve` calls :meth:`record` for its starting state and
+    :meth:`observe` once per iteration, and stops when ``observe`` returns a status.
+    """
+
+    #: The problem with uncounted oracles, for bookkeeping evaluations that are not the
+    #: method's.
+    raw_problem: Any
+    #: The last state recorded.
+    last: State | None
+    #: The iteration limit (``math.inf`` without one).
+    maxiter: float
+
+    def record(self, state: State) -> None:
+        """Append ``state`` to the history (the starting state, iteration 0)."""
+
+    def observe(self, state: State) -> Status | None:
+        """Account for one accepted iteration; a status when the run must stop."""
+
+    def iterate(self, solver: Solver, problem: Any, x0: Any,
+                **starts: Any) -> tuple[State, Status | None]:
+        """The shared step loop over ``solver.init`` and ``solver.step``."""
+
+
 class Solver:
     """Base class of every method.
 
-    The driver builds one solver per run with the checked options and a seeded generator,
-    then calls ``init`` once and ``step`` until ``terminate`` says so or a limit is hit.
+    A solver holds its options and nothing else that a run changes: everything a run
+    computes lives in its :class:`State` (or in a per-run workspace the state owns), so one
+    solver object runs any number of times, or in several threads at once, alike.
 
     Parameters
     ----------
-    options : Options
-        The method's options, checked, defaults filled in.
-    rng : numpy.random.Generator
-        The run's random generator (seeded by ``options.seed``).
+    options : Options, optional
+        The method's options, checked, defaults filled in (default: every default).
     backend : str
         ``"numpy"`` or, for methods that have one, ``"torch"``.
 
@@ -148,14 +195,16 @@ class Solver:
     -----
     A subclass defines
 
-    - ``init(problem, x0) -> State``: the state at the starting point;
+    - ``init(problem, x0) -> State``: the state at the starting point (bilevel methods also
+      take ``y0``);
     - ``step(problem, state) -> State``: one accepted iteration (line-search trials and
       inner solves stay inside it and show up as history columns);
 
     and may override :meth:`terminate` and :meth:`postprocess`. A method whose natural form
     is not a step loop (a wrapped external solver, a training phase) overrides :meth:`solve`
-    instead and reports every iteration to ``driver.observe(state)``, so that history,
-    callback and limits behave the same.
+    instead and reports every iteration to ``run.observe(state)`` (:class:`Run`), so that
+    history, callback and limits behave the same. A method that draws random numbers takes
+    one generator per run from :meth:`generator`.
     """
 
     #: Set by :func:`optkit.registry.register`.
@@ -167,11 +216,21 @@ class Solver:
     #: it to ``False``.
     may_return_best: ClassVar[bool] = True
 
-    def __init__(self, options: Options, rng: np.random.Generator, backend: str = "numpy"):
+    def __init__(self, options: Options | None = None, backend: str = "numpy"):
+        if options is None:
+            options = self.info.make_options({})
+        if not isinstance(options, Options):
+            raise TypeError(f"options must be an Options instance, got "
+                            f"{type(options).__name__}")
         self.options = options
-        self.rng = rng
         self.backend = backend
         self._gtol = getattr(options, "gtol", None)
+
+    def generator(self) -> np.random.Generator:
+        """A new random generator seeded by ``options.seed``: a method that draws random
+        numbers takes one per run (in ``init``) and keeps it in its state, so that runs with
+        a seed repeat exactly."""
+        return np.random.default_rng(self.options.seed)
 
     def terminate(self, problem: Problem, state: State) -> tuple[bool, Status]:
         """Whether the method's own convergence test holds.
@@ -196,11 +255,11 @@ class Solver:
         """Result fields from the final state: ``x``, ``fun``, ``jac`` by default."""
         return {"x": state.x, "fun": state.fun, "jac": state.grad}
 
-    def solve(self, problem: Problem, x0: NDArray[np.float64] | None,
-              driver: Driver) -> tuple[State, Status | None]:
+    def solve(self, problem: Problem, x0: NDArray[np.float64] | None, run: Run,
+              **starts: Any) -> tuple[State, Status | None]:
         """Run the method: by default the driver's step loop over ``init`` and ``step``.
 
         Returns the final state and the status the method ended with (``None`` when the
         driver's limits decided).
         """
-        return driver.iterate(self, problem, x0)
+        return run.iterate(self, problem, x0, **starts)

@@ -11,12 +11,14 @@ and ``fun`` its objective (2.1); the convex objective is the history column
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from optkit._checks import NON_NEGATIVE, POSITIVE_INT, Interval, OneOf
+from optkit.convex_relu._admm_checks import ADMM_CHECKS
 from optkit.convex_relu.admm import ADMM
 from optkit.convex_relu.model import (
     convex_figures,
@@ -25,10 +27,10 @@ from optkit.convex_relu.model import (
     relu_outputs,
 )
 from optkit.convex_relu.patterns import robust_patterns, sample_patterns
-from optkit.problem import ReLUTrainingProblem
+from optkit.convex_relu.problem import ReLUTrainingProblem
 from optkit.registry import register
 from optkit.result import Status
-from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.solvers.base import Options, Solver, State, option
 
 Array = NDArray[np.float64]
 
@@ -38,16 +40,12 @@ class PatternOptions(Options):
     """Options shared by the methods that sample activation patterns."""
 
     n_patterns: int = option(20, "How many distinct activation patterns P to sample (the "
-                                 "network has at most 2P neurons).")
+                                 "network has at most 2P neurons).", check=POSITIVE_INT)
     patterns: Any = option(None, "Activation patterns to use instead of sampling: a (n, P) "
                                  "bool array D, or the pair (D, gates) that "
                                  "optkit.convex_relu.sample_patterns returns.")
     seed: int | None = option(0, "Seed of the pattern sampling (and of RBCD's block choice); "
                                  "fixed by default so that runs are reproducible.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "n_patterns", low=1, strict=False, integer=True)
 
 
 def _patterns(opts: PatternOptions, problem: ReLUTrainingProblem, rng: np.random.Generator,
@@ -79,6 +77,9 @@ class ConvexReLUState(State):
     cone_violation: float = math.nan
     test_accuracy: float = math.nan
     inner_steps: int = 0
+    #: The run's workspace: ``(D, gates, admm)`` with the ADMM iteration (advanced in
+    #: place) for ``convex-relu-admm``, ``(D, gates, V, W)`` for ``convex-relu-cvxpy``.
+    work: tuple = field(default=(), repr=False, compare=False)
 
     def record(self) -> dict:
         return {"convex_objective": self.convex_objective, "r_pri": self.r_pri,
@@ -115,46 +116,39 @@ class ADMMOptions(PatternOptions):
 
     rho: float = option(0.1, "ADMM penalty ρ. Tune it relative to beta and the scale of X: "
                              "on standardized data ρ in [β/3, β] converged fastest in our "
-                             "runs, ρ >> β can be 10x slower (see the method's docs page).")
+                             "runs, ρ >> β can be 10x slower (see the method's docs page).",
+                        check=ADMM_CHECKS["rho"])
     dual_step: float = option(1.0, "Dual step η on the scaled duals (1: textbook ADMM; the "
-                                   "paper's γ_a is η·ρ).")
+                                   "paper's γ_a is η·ρ).", check=ADMM_CHECKS["dual_step"])
     relaxation: float = option(1.0, "Over-relaxation α in (0, 2) (Boyd et al. 3.4.3): 1 is "
-                                    "the paper's ADMM; 1.5-1.8 is often faster.")
+                                    "the paper's ADMM; 1.5-1.8 is often faster.",
+                               check=ADMM_CHECKS["relaxation"])
     rho_update: str = option("fixed", "'fixed' (the paper) or 'balance': residual balancing "
                                       "(ρ doubled or halved every 10 iterations when one "
                                       "relative residual is 10x the other; each change "
-                                      "refactorizes the dP x dP system).")
+                                      "refactorizes the dP x dP system).",
+                             check=OneOf("fixed", "balance"))
     tol: float = option(1e-4, "Stop when the primal and dual residuals are below tol "
-                              "relative to the iterates (Boyd et al., section 3.3).")
+                              "relative to the iterates (Boyd et al., section 3.3).",
+                        check=NON_NEGATIVE)
     u_solver: str = option("mm", "Inexact u-step for the bce loss: 'mm' (majorize-minimize "
                                  "steps reusing the factorization; deterministic) or 'rbcd' "
-                                 "(randomized block coordinate descent, Algorithm 3.2).")
-    u_steps: int = option(3, "Majorize-minimize steps per iteration (u_solver='mm').")
+                                 "(randomized block coordinate descent, Algorithm 3.2).",
+                           check=ADMM_CHECKS["u_solver"])
+    u_steps: int = option(3, "Majorize-minimize steps per iteration (u_solver='mm').",
+                          check=ADMM_CHECKS["u_steps"])
     rbcd: Any = option(None, "RBCD settings, a dict with any of block (1), step0 (2e-4), "
-                             "thresh (1.3e-3), decay (0.96), max_steps (1000).")
+                             "thresh (1.3e-3), decay (0.96), max_steps (1000).",
+                       check=(dict, None))
     device: str = option("auto", "Torch backend: 'auto', 'cpu' or 'cuda'.")
-    dtype: str = option("float64", "Torch backend: 'float64' or 'float32'.")
+    dtype: str = option("float64", "Torch backend: 'float64' or 'float32'.",
+                        check=OneOf("float64", "float32"))
     u_system: str = option("auto", "How the dP x dP part of the u-step is solved: "
                                    "'cholesky', 'cg' (Jacobi-preconditioned, torch only) or "
-                                   "'auto' (CG when dP > max_factor on torch).")
-    max_factor: int = option(10_000, "The dP above which u_system='auto' uses CG.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "rho")
-        check_option(self, "dual_step", high=2.0, strict=True)
-        check_option(self, "tol", strict=False)
-        check_option(self, "relaxation", high=2.0, strict=True)
-        check_option(self, "u_steps", low=1, strict=False, integer=True)
-        check_option(self, "max_factor", low=1, strict=False, integer=True)
-        for name, allowed in (("u_solver", ("mm", "rbcd")), ("dtype", ("float64", "float32")),
-                              ("rho_update", ("fixed", "balance")),
-                              ("u_system", ("auto", "cholesky", "cg"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"option {name!r} must be one of {allowed}, got "
-                                 f"{getattr(self, name)!r}")
-        if self.rbcd is not None and not isinstance(self.rbcd, dict):
-            raise ValueError(f"option 'rbcd' must be a dict or None, got {self.rbcd!r}")
+                                   "'auto' (CG when dP > max_factor on torch).",
+                           check=ADMM_CHECKS["u_system"])
+    max_factor: int = option(10_000, "The dP above which u_system='auto' uses CG.",
+                             check=ADMM_CHECKS["max_factor"])
 
 
 @register("convex-relu-admm", options=ADMMOptions, accepts=(ReLUTrainingProblem,), needs=(),
@@ -194,32 +188,36 @@ class ConvexReLUADMM(Solver):
 
     def init(self, problem: ReLUTrainingProblem, x0: Any) -> ConvexReLUState:
         opts = self.options
-        self.D, self.gates = _patterns(opts, problem, self.rng)
-        self.admm = ADMM(problem.X, problem.y, self.D, problem.beta, opts.rho,
-                         dual_step=opts.dual_step, loss=problem.loss, u_solver=opts.u_solver,
-                         u_steps=opts.u_steps, rbcd=opts.rbcd, rng=self.rng,
-                         backend=self.backend, device=opts.device, dtype=opts.dtype,
-                         u_system=opts.u_system, max_factor=opts.max_factor,
-                         relaxation=opts.relaxation, balance=opts.rho_update == "balance")
-        return self._state(problem)
+        rng = self.generator()
+        D, gates = _patterns(opts, problem, rng)
+        admm = ADMM(problem.X, problem.y, D, problem.beta, opts.rho,
+                    dual_step=opts.dual_step, loss=problem.loss, u_solver=opts.u_solver,
+                    u_steps=opts.u_steps, rbcd=opts.rbcd, rng=rng,
+                    backend=self.backend, device=opts.device, dtype=opts.dtype,
+                    u_system=opts.u_system, max_factor=opts.max_factor,
+                    relaxation=opts.relaxation, balance=opts.rho_update == "balance")
+        return self._state(problem, (D, gates, admm))
 
-    def _state(self, problem: ReLUTrainingProblem) -> ConvexReLUState:
-        V, W = self.admm.weights()
-        return _state(problem, self.D, V, W, r_pri=self.admm.r_pri, r_dual=self.admm.r_dual,
-                      inner_steps=self.admm.inner_steps)
+    @staticmethod
+    def _state(problem: ReLUTrainingProblem, work: tuple) -> ConvexReLUState:
+        D, _, admm = work
+        V, W = admm.weights()
+        return _state(problem, D, V, W, r_pri=admm.r_pri, r_dual=admm.r_dual,
+                      inner_steps=admm.inner_steps, work=work)
 
     def step(self, problem: ReLUTrainingProblem, state: ConvexReLUState) -> ConvexReLUState:
-        self.admm.step()
-        return self._state(problem)
+        state.work[2].step()
+        return self._state(problem, state.work)
 
     def terminate(self, problem: ReLUTrainingProblem, state: ConvexReLUState
                   ) -> tuple[bool, Status]:
-        return self.admm.converged(self.options.tol), Status.SUCCESS
+        return state.work[2].converged(self.options.tol), Status.SUCCESS
 
     def postprocess(self, problem: ReLUTrainingProblem, state: ConvexReLUState,
                     status: Status) -> dict[str, Any]:
-        V, W = self.admm.weights()
-        return {**_result(problem, state, self.D, self.gates, V, W), "rho": self.admm.rho}
+        D, gates, admm = state.work
+        V, W = admm.weights()
+        return {**_result(problem, state, D, gates, V, W), "rho": admm.rho}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,22 +226,13 @@ class CvxpyOptions(PatternOptions):
 
     eps: float = option(0.0, "Radius of the l-infinity attack to train against (0: the "
                              "standard program; > 0: the robust program of section 5, with "
-                             "robust pattern sampling, Algorithm 5.1).")
+                             "robust pattern sampling, Algorithm 5.1).",
+                        check=Interval(0, math.inf, closed="left"))
     fixed_columns: Any = option(None, "Columns of X an attacker cannot change (a bias's "
                                       "ones column): not perturbed, not in the l1 norms.")
     solver: str = option("CLARABEL", "The cvxpy solver (CLARABEL, ECOS, SCS, ...).")
     solver_options: Any = option(None, "A dict of keyword arguments for cvxpy's "
-                                       "Problem.solve.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps)
-                and self.eps >= 0):
-            raise ValueError(f"option 'eps' must be a finite non-negative number, got "
-                             f"{self.eps!r}")
-        if self.solver_options is not None and not isinstance(self.solver_options, dict):
-            raise ValueError(f"option 'solver_options' must be a dict or None, got "
-                             f"{self.solver_options!r}")
+                                       "Problem.solve.", check=(dict, None))
 
 
 @register("convex-relu-cvxpy", options=CvxpyOptions, accepts=(ReLUTrainingProblem,),
@@ -272,26 +261,26 @@ class ConvexReLUCvxpy(Solver):
         from optkit.convex_relu.cvx import solve_cvxpy
 
         opts = self.options
-        D, gates = _patterns(opts, problem, self.rng, opts.eps, opts.fixed_columns)
+        D, gates = _patterns(opts, problem, self.generator(), opts.eps, opts.fixed_columns)
         P, d = D.shape[1], problem.d
-        start = _state(problem, D, np.zeros((P, d)), np.zeros((P, d)))
+        zero = np.zeros((P, d))
+        start = _state(problem, D, zero, zero, work=(D, gates, zero, zero))
         driver.record(start)
-        self.final = (D, gates, np.zeros((P, d)), np.zeros((P, d)))
         if opts.maxiter == 0:
             return start, Status.MAXITER
         V, W, _ = solve_cvxpy(problem.X, problem.y, D, problem.beta, problem.loss,
                               eps=opts.eps, fixed_columns=opts.fixed_columns,
                               solver=opts.solver, **(opts.solver_options or {}))
-        state = _state(problem, D, V, W, rtol=1e-6)  # interior-point noise is ~1e-9
+        state = _state(problem, D, V, W, rtol=1e-6,  # interior-point noise is ~1e-9
+                       work=(D, gates, V, W))
         if state.fun > start.fun:  # the optimum is the empty network, up to cvxpy's tolerance
-            state, V, W = start, np.zeros((P, d)), np.zeros((P, d))
+            state = start
         stop = driver.observe(state)
         if stop is Status.NONFINITE:
             return start, stop
-        self.final = (D, gates, V, W)
         return state, Status.SUCCESS if stop is None or stop is Status.MAXITER else stop
 
     def postprocess(self, problem: ReLUTrainingProblem, state: ConvexReLUState,
                     status: Status) -> dict[str, Any]:
-        D, gates, V, W = self.final
+        D, gates, V, W = state.work
         return _result(problem, state, D, gates, V, W)

@@ -12,15 +12,18 @@ columns are (4.2)'s value, which costs nothing extra per iteration.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from optkit._checks import NON_NEGATIVE, POSITIVE_INT, Bool, Interval
 from optkit.convex_relu.model import predict_labels
+from optkit.convex_relu.problem import ReLUTrainingProblem
 from optkit.convex_relu.scp import (
     FistaStep,
     _check_loss,
@@ -31,10 +34,9 @@ from optkit.convex_relu.scp import (
     sample_hidden,
     scp_network,
 )
-from optkit.problem import ReLUTrainingProblem
 from optkit.registry import register
 from optkit.result import Status
-from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.solvers.base import Options, Solver, State, option
 
 __all__ = ["ConvexReLUSCP", "SCPOptions", "SCPState"]
 
@@ -50,42 +52,39 @@ class SCPOptions(Options):
     seed: int | None = option(0, "Seed of the sampling of hidden weights; fixed by default so "
                                  "that runs are reproducible.")
     n_hidden: int = option(100, "How many random unit hidden weights N to sample (with "
-                                "iterative=True: the first round's).")
+                                "iterative=True: the first round's).", check=POSITIVE_INT)
     tol: float = option(1e-8, "Stop FISTA when the duality gap, an upper bound on the "
                               "distance to the optimum of (4.2), is at most tol times the "
                               "objective, or when the objective reaches its rounding floor "
                               "(which usually comes first for tol < 1e-6: the gap bound is "
-                              "pessimistic; res.gap reports it).")
+                              "pessimistic; res.gap reports it).", check=NON_NEGATIVE)
     iterative: bool = option(False, "Grow the set of hidden weights by iterative sampling "
                                     "(Algorithm 4.1) until a Hoeffding test says a fresh "
-                                    "neuron improves the fit with probability at most psi.")
+                                    "neuron improves the fit with probability at most psi.",
+                             check=Bool())
     n_new: int | None = option(None, "Fresh hidden weights N_t drawn per round of iterative "
                                      "sampling. None: the smallest N_t whose Hoeffding term "
                                      "sqrt(log(1/xi)/(2 N_t)) is at most psi/2 (461 for "
-                                     "psi = xi = 0.1); it must be below psi.")
+                                     "psi = xi = 0.1); it must be below psi.",
+                               check=(POSITIVE_INT, None))
     psi: float = option(0.1, "Iterative sampling: the target probability that a fresh "
-                             "neuron would still improve the fit, in (0, 1).")
+                             "neuron would still improve the fit, in (0, 1).",
+                        check=Interval(0, 1, closed="neither"))
     xi: float = option(0.1, "Iterative sampling: the confidence level of the test (it holds "
-                            "with probability at least 1 - xi), in (0, 1).")
+                            "with probability at least 1 - xi), in (0, 1).",
+                       check=Interval(0, 1, closed="neither"))
     max_hidden: int | None = option(None, "Iterative sampling: the cap on hidden weights. "
                                           "None: the scenario bound (n + 1)/(psi xi) - 1 of "
                                           "Theorem 4.1 (the features take n times that many "
-                                          "floats).")
+                                          "floats).", check=(POSITIVE_INT, None))
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_option(self, "n_hidden", low=1, strict=False, integer=True)
-        check_option(self, "tol", strict=False)
-        check_option(self, "psi", high=1.0)
-        check_option(self, "xi", high=1.0)
-        check_option(self, "n_new", low=1, strict=False, integer=True, none=True)
-        check_option(self, "max_hidden", low=self.n_hidden, strict=False, integer=True,
-                     none=True)
-        for name in ("psi", "xi"):
-            if getattr(self, name) >= 1:
-                raise ValueError(f"option {name!r} must be < 1, got {getattr(self, name)!r}")
-        if not isinstance(self.iterative, (bool, np.bool_)):
-            raise ValueError(f"option 'iterative' must be a bool, got {self.iterative!r}")
+        # constraints between fields: the cap is at least the first round's n_hidden, and
+        # n_new must let the Hoeffding test pass for the given psi and xi
+        if self.max_hidden is not None:
+            Interval(self.n_hidden, None, integer=True).validate(self.max_hidden,
+                                                                 "option 'max_hidden'")
         if self.iterative and self.n_new is not None and \
                 _hoeffding(self.n_new, self.xi) >= self.psi:
             raise ValueError(
@@ -105,6 +104,11 @@ class SCPState(State):
     restarts: int = 0
     step_size: float = math.nan
     test_accuracy: float = math.nan
+    #: The run's sampled hidden weights, output weights of the convex program and sampling
+    #: rounds, set on the final state.
+    hidden: Array | None = field(default=None, repr=False, compare=False)
+    coef: Array | None = field(default=None, repr=False, compare=False)
+    rounds: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def record(self) -> dict:
         return {"convex_objective": self.convex_objective, "gap": self.gap,
@@ -241,20 +245,21 @@ class ConvexReLUSCP(Solver):
                              "from a given network: leave x0 empty")
         monitor = _Monitor(problem, driver, opts.maxiter)
         maxiter = sys.maxsize if opts.maxiter is None else opts.maxiter
-        self.rounds: list[dict[str, Any]] | None = None
+        rng = self.generator()
+        rounds: list[dict[str, Any]] | None = None
         if opts.iterative:
-            _, _, self.rounds = iterative_sampling(
-                X, y, beta, loss, opts.n_hidden, opts.n_new, opts.psi, opts.xi, self.rng,
+            _, _, rounds = iterative_sampling(
+                X, y, beta, loss, opts.n_hidden, opts.n_new, opts.psi, opts.xi, rng,
                 opts.max_hidden, tol=opts.tol, maxiter=maxiter, callback=monitor)
         else:
-            hidden = sample_hidden(problem.d, opts.n_hidden, self.rng)
+            hidden = sample_hidden(problem.d, opts.n_hidden, rng)
             lasso_fista(relu_features(X, hidden), y, beta, loss, tol=opts.tol,
                         maxiter=maxiter, callback=lambda step: monitor(step, hidden))
         state, step = monitor.state, monitor.step
         assert state is not None and step is not None  # the start is always reported
-        self.hidden, self.coef = monitor.hidden, step.alpha
+        state = dataclasses.replace(state, hidden=monitor.hidden, coef=step.alpha,
+                                    rounds=rounds)
         converged = step.gap <= opts.tol * abs(step.objective)
-        self.message: str | None = None
         stop = monitor.stop
         if stop is not None:
             if stop in (Status.MAXITER, Status.MAXTIME) and converged and not opts.iterative:
@@ -262,25 +267,23 @@ class ConvexReLUSCP(Solver):
             return state, stop
         if not opts.iterative:
             if not converged:
-                self.message = (f"FISTA reached the rounding floor of the objective; the "
-                                f"duality gap bounds its relative error by {state.gap:.1e}.")
+                state = dataclasses.replace(state, message=(
+                    f"FISTA reached the rounding floor of the objective; the duality gap "
+                    f"bounds its relative error by {state.gap:.1e}."))
             return state, Status.SUCCESS
-        assert self.rounds is not None
-        if self.rounds[-1]["stop"] == "max_total":
-            cap = opts.max_hidden
-            self.message = (f"Iterative sampling reached max_hidden={cap} hidden weights before "
-                            f"its stopping test passed.")
+        assert rounds is not None
+        if rounds[-1]["stop"] == "max_total":
+            state = dataclasses.replace(state, message=(
+                f"Iterative sampling reached max_hidden={opts.max_hidden} hidden weights "
+                f"before its stopping test passed."))
             return state, Status.MAXITER
         return state, Status.SUCCESS
 
     def postprocess(self, problem: ReLUTrainingProblem, state: SCPState,
                     status: Status) -> dict[str, Any]:
         U, alpha = problem.unpack(state.x)
-        fields = {"x": state.x, "fun": problem.objective(state.x), "jac": None, "U": U,
-                  "alpha": alpha, "hidden": self.hidden, "coef": self.coef,
-                  "convex_objective": state.convex_objective, "gap": state.gap,
-                  "rounds": self.rounds}
-        if self.message is not None:
-            fields["message"] = self.message
-        return fields
+        return {"x": state.x, "fun": problem.objective(state.x), "jac": None, "U": U,
+                "alpha": alpha, "hidden": state.hidden, "coef": state.coef,
+                "convex_objective": state.convex_objective, "gap": state.gap,
+                "rounds": state.rounds}
 

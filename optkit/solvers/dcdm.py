@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
-from optkit.conjugate import (
+from optkit._checks import NON_NEGATIVE, Interval, IsCallable, OneOf
+from optkit.linalg import (
     DCDMIteration,
     active_unknowns,
     default_model,
@@ -22,9 +23,12 @@ from optkit.conjugate import (
 from optkit.problem import LinearSystem
 from optkit.registry import register
 from optkit.result import Status
-from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.solvers.base import Options, Solver, State, option
 
 Array = NDArray[np.float64]
+
+#: The named values of the ``model`` option.
+MODELS = ("pretrained", "identity", "ichol0", "amg")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,32 +36,22 @@ class DCDMOptions(Options):
     """Options of ``method="dcdm"``."""
 
     maxiter: int = option(100, "Maximum number of iterations (the reference's 100).")
-    rtol: float = option(1e-4, "Stop when ‖b - Ax‖ <= max(rtol ‖b‖, atol).")
-    atol: float = option(0.0, "Absolute residual tolerance.")
+    rtol: float = option(1e-4, "Stop when ‖b - Ax‖ <= max(rtol ‖b‖, atol).",
+                         check=NON_NEGATIVE)
+    atol: float = option(0.0, "Absolute residual tolerance.", check=NON_NEGATIVE)
     model: Any = option(
         None, "The raw search direction for a unit-norm residual: a callable model(r) (a "
               "trained network, any approximate inverse up to scale), or 'pretrained' (the "
               "network shipped for the dimension of the system's grid_shape), 'identity' "
               "(DCDM is then conjugate gradients), 'ichol0' (IC(0)-PCG) or 'amg' (pyamg smoothed-"
               "aggregation PCG; both need a sparse A). None: 'pretrained' when a network "
-              "ships for the dimension of the system's grid_shape, 'identity' otherwise."
+              "ships for the dimension of the system's grid_shape, 'identity' otherwise.",
+        check=(IsCallable(), None, OneOf(*MODELS))
     )
     n_orth: int = option(2, "How many previous directions each new one is A-orthogonalized "
-                            "against.")
+                            "against.", check=Interval(0, None, integer=True))
     true_residual: bool = option(
         True, "Recompute b - Ax each step (the reference) instead of the recursion.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "rtol", strict=False)
-        check_option(self, "atol", strict=False)
-        check_option(self, "n_orth", strict=False, integer=True)
-        if not (self.model is None or callable(self.model) or self.model in MODELS):
-            raise ValueError(f"option 'model' must be callable, None or one of {MODELS}, "
-                             f"got {self.model!r}")
-
-
-MODELS = ("pretrained", "identity", "ichol0", "amg")
 
 
 def resolve_model(model: Any, problem: LinearSystem) -> tuple[Callable[[Array], Any], str]:
@@ -96,12 +90,25 @@ def resolve_model(model: Any, problem: LinearSystem) -> tuple[Callable[[Array], 
     return preconditioner, model
 
 
+@dataclass(frozen=True, eq=False)
+class DCDMRun:
+    """What one run of ``method="dcdm"`` keeps besides its iterate: the DCDM iteration (its
+    ``x``, ``r`` and stored directions, advanced in place by :meth:`DCDM.step`; the states
+    hold copies of ``x``), the name of the model and ``‖b‖``."""
+
+    it: DCDMIteration
+    model_name: str
+    bnorm: float
+
+
 @dataclass(frozen=True)
 class DCDMState(State):
     """The iterate, with ``grad = Ax - b`` (so ``grad_norm`` is the residual norm)."""
 
     relative_residual: float = math.nan
     error_A: float = math.nan
+    #: The run's workspace, shared by the states of one run (see :class:`DCDMRun`).
+    run: DCDMRun | None = field(default=None, repr=False, compare=False)
 
     def record(self) -> dict:
         return {"relative_residual": self.relative_residual, "error_A": self.error_A}
@@ -137,38 +144,38 @@ class DCDM(Solver):
 
     def init(self, problem: LinearSystem, x0: Array | None) -> DCDMState:
         opts = self.options
-        self.A = spla.aslinearoperator(problem.A)
         x0 = np.zeros(problem.n) if x0 is None else x0
-        model, self.model_name = resolve_model(opts.model, problem)
-        self.it = DCDMIteration(self.A, problem.b, x0, model, n_orth=opts.n_orth,
-                                true_residual=opts.true_residual,
-                                mask=active_unknowns(problem.A))
-        self.bnorm = float(np.linalg.norm(problem.b))
-        return self._state(problem)
+        model, model_name = resolve_model(opts.model, problem)
+        it = DCDMIteration(spla.aslinearoperator(problem.A), problem.b, x0, model,
+                           n_orth=opts.n_orth, true_residual=opts.true_residual,
+                           mask=active_unknowns(problem.A))
+        run = DCDMRun(it, model_name, float(np.linalg.norm(problem.b)))
+        return self._state(problem, run)
 
-    def _state(self, problem: LinearSystem, status: Status | None = None) -> DCDMState:
-        it = self.it
+    def _state(self, problem: LinearSystem, run: DCDMRun) -> DCDMState:
+        it = run.it
         x, r = it.x.copy(), it.r
         error = math.nan
         if problem.x_true is not None:
             e = x - problem.x_true
-            error = math.sqrt(max(float(e @ (self.A @ e)), 0.0))
-        return DCDMState(x, -0.5 * float(x @ (problem.b + r)), -r, status=status,
-                         relative_residual=it.residual_norm / (self.bnorm or 1.0),
-                         error_A=error)
+            error = math.sqrt(max(float(e @ (it.A @ e)), 0.0))
+        return DCDMState(x, -0.5 * float(x @ (problem.b + r)), -r,
+                         relative_residual=it.residual_norm / (run.bnorm or 1.0),
+                         error_A=error, run=run)
 
     def step(self, problem: LinearSystem, state: DCDMState) -> DCDMState:
-        self.it.step()
-        if self.it.breakdown:
+        run = state.run
+        run.it.step()
+        if run.it.breakdown:
             return DCDMState(state.x, state.fun, state.grad, status=Status.PRECISION_LOSS,
                              relative_residual=state.relative_residual,
-                             error_A=state.error_A)
-        return self._state(problem)
+                             error_A=state.error_A, run=run)
+        return self._state(problem, run)
 
     def terminate(self, problem: LinearSystem, state: DCDMState) -> tuple[bool, Status]:
-        target = max(self.options.rtol * self.bnorm, self.options.atol)
+        target = max(self.options.rtol * state.run.bnorm, self.options.atol)
         return state.grad_norm <= target, Status.SUCCESS
 
     def postprocess(self, problem: LinearSystem, state: DCDMState, status: Status) -> dict:
         return {"x": state.x, "fun": problem.objective(state.x), "jac": state.grad,
-                "model": self.model_name}
+                "model": state.run.model_name}

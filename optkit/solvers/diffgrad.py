@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from optkit._checks import NON_NEGATIVE, OneOf
 from optkit.registry import register
 from optkit.solvers._adaptive import (
     EPS_MODES,
@@ -11,7 +12,7 @@ from optkit.solvers._adaptive import (
     AdaptiveOptions,
     AdaptiveSolver,
 )
-from optkit.solvers.base import check_option, option
+from optkit.solvers.base import option
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,7 +21,7 @@ class DiffGradOptions(AdaptiveOptions):
 
     weight_decay: float = option(
         0.0, "L2 weight: added to the gradient (coupled, as in the reference code) unless "
-             "decoupled_weight_decay."
+             "decoupled_weight_decay.", check=NON_NEGATIVE
     )
     decoupled_weight_decay: bool = option(
         False, "AdamW-style decay: x <- x (1 - lr weight_decay) before the update."
@@ -28,25 +29,18 @@ class DiffGradOptions(AdaptiveOptions):
     friction: str = option(
         "abs_sigmoid", "'abs_sigmoid': xi = sigmoid(|g_prev - g|) (the paper's diffGrad); "
                        "'sigmoid': sigmoid(g_prev - g) (the 'version two' without abs); "
-                       "'none': xi = 1, which is Adam."
+                       "'none': xi = 1, which is Adam.", check=OneOf(*FRICTIONS)
     )
     eps_mode: str = option(
         "torch", "'torch': the reference code's lr sqrt(1 - beta2^t) / (1 - beta1^t) "
-                 "xi m / (sqrt(v) + eps); 'paper': eps added to sqrt(v_hat)."
+                 "xi m / (sqrt(v) + eps); 'paper': eps added to sqrt(v_hat).",
+        check=OneOf(*EPS_MODES)
     )
     amsgrad: bool = option(False, "Use the running maximum of v in the denominator.")
     rectify: bool = option(
         False, "RAdam's rectified step (diffRGrad): un-normalized momentum steps while the "
                "SMA length is below 5."
     )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "weight_decay", strict=False)
-        for name, allowed in (("friction", FRICTIONS), ("eps_mode", EPS_MODES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"option {name!r} must be one of {allowed}, "
-                                 f"got {getattr(self, name)!r}")
 
 
 #: The paper's setting of the synthetic experiment (Fig. 3): 300 steps of lr 0.1, beta1 0.95.

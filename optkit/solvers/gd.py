@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Interval, OneOf
+from optkit.linesearch import backtracking
 from optkit.problem import Problem
 from optkit.registry import register
 from optkit.result import Status, nan_trial_message
-from optkit.solvers._linesearch import armijo
-from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.solvers.base import Options, Solver, State, option
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,32 +21,26 @@ class GDOptions(Options):
     """Options of ``method="gd"``."""
 
     maxiter: int = option(10_000, "Maximum number of iterations.")
-    gtol: float = option(1e-5, "Stop when the gradient's max-norm is at most gtol.")
+    gtol: float = option(1e-5, "Stop when the gradient's max-norm is at most gtol.",
+                         check=NON_NEGATIVE)
     step_size: float = option(
-        1.0, "The fixed step (linesearch=None), or the first trial step of the line search."
+        1.0, "The fixed step (linesearch=None), or the first trial step of the line search.",
+        check=POSITIVE
     )
     linesearch: str | None = option(
-        "armijo", "'armijo' for backtracking until sufficient decrease, None for a fixed step."
+        "armijo", "'armijo' for backtracking until sufficient decrease, None for a fixed step.",
+        check=(OneOf("armijo"), None)
     )
-    c1: float = option(1e-4, "Sufficient-decrease constant of the Armijo test.")
-    shrink: float = option(0.5, "Factor applied to the trial step after each failed test.")
+    c1: float = option(1e-4, "Sufficient-decrease constant of the Armijo test.",
+                       check=Interval(0, 1, closed="right"))
+    shrink: float = option(0.5, "Factor applied to the trial step after each failed test.",
+                           check=Interval(0, 1, closed="right"))
     grow: float = option(
         2.0, "Each iteration's first trial step is the last accepted step times grow "
-             "(1.0: the same step again)."
+             "(1.0: the same step again).", check=Interval(1, None)
     )
-    max_ls: int = option(60, "Maximum number of trials per line search.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "gtol", strict=False)
-        check_option(self, "step_size")
-        check_option(self, "c1", high=1.0)
-        check_option(self, "shrink", high=1.0)
-        check_option(self, "grow", low=1.0, strict=False)
-        check_option(self, "max_ls", low=1, strict=False, integer=True)
-        if self.linesearch not in ("armijo", None):
-            raise ValueError(f"option 'linesearch' must be 'armijo' or None, got "
-                             f"{self.linesearch!r}")
+    max_ls: int = option(60, "Maximum number of trials per line search.",
+                         check=POSITIVE_INT)
 
 
 @dataclass(frozen=True)
@@ -87,12 +83,28 @@ class GradientDescent(Solver):
             x = state.x - opts.step_size * g
             f, g_new = problem.value_and_grad(x)
             return GDState(x, f, g_new, step_size=opts.step_size, ls_trials=1)
-        ls = armijo(problem, state.x, state.fun, -state.grad_norm * state.grad_norm, -g,
-                    state.step_size * opts.grow, c1=opts.c1, shrink=opts.shrink,
-                    max_trials=opts.max_ls)
+        value, last_grad = _trial_values(problem)
+        ls = backtracking(value, state.x, state.fun, -g, -state.grad_norm * state.grad_norm,
+                          step=state.step_size * opts.grow, c1=opts.c1, shrink=opts.shrink,
+                          max_trials=opts.max_ls)
         if not ls.ok:
             status, message = ((Status.NONFINITE, nan_trial_message("line search")) if ls.nan
                                else (Status.PRECISION_LOSS, None))
             return GDState(state.x, state.fun, g, status=status, message=message,
                            step_size=ls.step, ls_trials=ls.trials)
-        return GDState(ls.x, ls.fun, ls.grad, step_size=ls.step, ls_trials=ls.trials)
+        g_new = last_grad[0] if last_grad else problem.gradient(ls.x)
+        return GDState(ls.x, ls.fun, g_new, step_size=ls.step, ls_trials=ls.trials)
+
+
+def _trial_values(problem: Problem) -> tuple[Callable[[NDArray[np.float64]], float], list]:
+    """The line search's ``value``, and a list that holds the gradient of the last trial when
+    the problem computes it with the value (``fun_and_grad``): the accepted point's gradient
+    then costs nothing more."""
+    if problem.fun is not None or problem.fun_and_grad is None:
+        return problem.value, []
+    last: list = [None]
+
+    def value(y: NDArray[np.float64]) -> float:
+        f, last[0] = problem.value_and_grad(y)
+        return f
+    return value, last

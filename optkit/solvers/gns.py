@@ -17,7 +17,7 @@ approximation every k iterations: a stale Hessian).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,11 +26,20 @@ import scipy.optimize
 import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
+from optkit._checks import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    InstanceOf,
+    IsCallable,
+    Matrix,
+    OneOf,
+)
 from optkit.linalg import Metric, fd_hessian_operator, solve_shifted
 from optkit.problem import Problem
 from optkit.registry import register
 from optkit.result import Status, nan_trial_message
-from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.solvers.base import Options, Solver, State, option
 from optkit.stopping import at_most, at_precision_floor, floor_message
 
 Array = NDArray[np.float64]
@@ -59,7 +68,7 @@ def _nan_trial(state: MetricState, **fields: Any) -> MetricState:
     iterate does not move)."""
     return type(state)(state.x, state.fun, state.grad, status=Status.NONFINITE,
                        message=nan_trial_message("search"), grad_dual=state.grad_dual,
-                       **fields)
+                       metric=state.metric, **fields)
 
 
 _PEERS = ("gns-newton", "gns-gradient", "super-newton", "cubic-newton", "gm-backtracking",
@@ -74,20 +83,14 @@ class MetricOptions(Options):
     """Options every method of this module takes."""
 
     maxiter: int = option(1000, "Maximum number of iterations.")
-    gtol: float = option(1e-8, "Stop when the dual norm of the gradient ‖∇f‖_* is at most gtol.")
+    gtol: float = option(1e-8, "Stop when the dual norm of the gradient ‖∇f‖_* is at most gtol.",
+                         check=NON_NEGATIVE)
     metric: Any = option(
         None, "The matrix B of the norms: None (identity), an SPD matrix, or 'problem' for "
-              "problem.info['metric']."
+              "problem.info['metric'].", check=(None, Matrix(), OneOf("problem"))
     )
-    max_search: int = option(40, "Maximum number of trials per iteration.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "gtol", strict=False)
-        check_option(self, "max_search", low=1, strict=False, integer=True)
-        if isinstance(self.metric, str) and self.metric != "problem":
-            raise ValueError(f"option 'metric' must be None, a matrix or 'problem', "
-                             f"got {self.metric!r}")
+    max_search: int = option(40, "Maximum number of trials per iteration.",
+                             check=POSITIVE_INT)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,27 +99,19 @@ class SecondOrderOptions(MetricOptions):
 
     hess_approx: Any = option(
         "exact", "'exact', 'diagonal' (optkit extension), the name of one of the problem's "
-                 "hess_approx entries, or a callable x -> H (matrix, LowRank, operator)."
+                 "hess_approx entries, or a callable x -> H (matrix, LowRank, operator).",
+        check=(InstanceOf(str, what="a name"), IsCallable())
     )
     hess_every: int = option(
         1, "Recompute the Hessian approximation every hess_every iterations (optkit "
-           "extension: a stale Hessian when > 1)."
+           "extension: a stale Hessian when > 1).", check=POSITIVE_INT
     )
     linear_solver: str = option(
         "auto", "'auto' (Woodbury for LowRank, Cholesky for dense, CG for operators), "
-                "'cholesky', 'woodbury' or 'cg' (matrix-free, with Hessian-vector products)."
+                "'cholesky', 'woodbury' or 'cg' (matrix-free, with Hessian-vector products).",
+        check=OneOf("auto", "cholesky", "woodbury", "cg")
     )
-    cg_rtol: float = option(1e-10, "Relative tolerance of the CG solves.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "hess_every", low=1, strict=False, integer=True)
-        check_option(self, "cg_rtol")
-        if self.linear_solver not in ("auto", "cholesky", "woodbury", "cg"):
-            raise ValueError(f"option 'linear_solver' must be 'auto', 'cholesky', 'woodbury' "
-                             f"or 'cg', got {self.linear_solver!r}")
-        if not (isinstance(self.hess_approx, str) or callable(self.hess_approx)):
-            raise ValueError("option 'hess_approx' must be a name or a callable")
+    cg_rtol: float = option(1e-10, "Relative tolerance of the CG solves.", check=POSITIVE)
 
 
 @dataclass(frozen=True)
@@ -130,6 +125,8 @@ class MetricState(State):
     search_exhausted: int = 0
     H: Any = None
     H_age: int = 0
+    #: The metric ``B`` of the run (the norms, ``B^{-1}``), built once in ``init``.
+    metric: Metric | None = field(default=None, repr=False, compare=False)
 
 
 class MetricSolver(Solver):
@@ -142,10 +139,10 @@ class MetricSolver(Solver):
                 raise TypeError(f"metric='problem' needs problem.info['metric']; "
                                 f"{problem.name!r} has none")
             metric = problem.info["metric"]
-        self.metric = Metric(metric)
+        metric = Metric(metric)
         self.check_hessian(problem)
         f, g = problem.value_and_grad(x0)
-        return self.make_state(x0, f, g)
+        return type(self).State(x0, f, g, grad_dual=metric.dual_norm(g), metric=metric)
 
     #: Whether the method needs the Hessian as a matrix (no Hessian-vector products).
     needs_matrix = False
@@ -169,10 +166,6 @@ class MetricSolver(Solver):
             what = "hess_approx='diagonal'" if approx == "diagonal" else self.info.name
             raise TypeError(f"{what} needs the Hessian as a matrix: give hess (hessp or "
                             f"finite differences serve only Hessian-vector products)")
-
-    def make_state(self, x: Array, f: float, g: Array, **fields: Any) -> MetricState:
-        """A state of this method's type at ``x``."""
-        return type(self).State(x, f, g, grad_dual=self.metric.dual_norm(g), **fields)
 
     def terminate(self, problem: Problem, state: MetricState) -> tuple[bool, Status]:
         return state.grad_dual <= self.options.gtol, Status.SUCCESS
@@ -208,9 +201,9 @@ class MetricSolver(Solver):
         H = H.toarray() if hasattr(H, "toarray") else np.asarray(H, dtype=float)
         return np.diag(H).copy() if approx == "diagonal" else H
 
-    def linsolve(self, H: Any, lam: float, g: Array):
+    def linsolve(self, H: Any, lam: float, g: Array, metric: Metric):
         """``(H + λB) δ = -g`` with the chosen linear solver."""
-        return solve_shifted(H, lam, g, self.metric, method=self.options.linear_solver,
+        return solve_shifted(H, lam, g, metric, method=self.options.linear_solver,
                              rtol=self.options.cg_rtol)
 
 
@@ -221,19 +214,14 @@ class MetricSolver(Solver):
 class GNSOptions(SecondOrderOptions):
     """Options of ``method="gns-newton"``."""
 
-    gamma0: float = option(1.0, "Initial radius γ₀.")
-    gamma_min: float = option(1e-9, "Lower bound of γ after an accepted step.")
-    eps: float = option(1e-8, "Added to γ in λ = ‖g‖_* / (γ + eps).")
+    gamma0: float = option(1.0, "Initial radius γ₀.", check=POSITIVE)
+    gamma_min: float = option(1e-9, "Lower bound of γ after an accepted step.",
+                              check=NON_NEGATIVE)
+    eps: float = option(1e-8, "Added to γ in λ = ‖g‖_* / (γ + eps).", check=NON_NEGATIVE)
     adaptive_search: bool = option(
         True, "Search on γ (halve on rejection, double on acceptance); False takes every "
               "first trial with a fixed γ."
     )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "gamma0")
-        check_option(self, "gamma_min", strict=False)
-        check_option(self, "eps", strict=False)
 
 
 @dataclass(frozen=True)
@@ -256,7 +244,7 @@ class _GammaSearch(MetricSolver):
     def init(self, problem: Problem, x0: Array) -> GNSState:
         state = super().init(problem, x0)
         return GNSState(state.x, state.fun, state.grad, grad_dual=state.grad_dual,
-                        gamma=self.options.gamma0)
+                        gamma=self.options.gamma0, metric=state.metric)
 
     def curvature(self, problem: Problem, state: GNSState) -> tuple[Any, int]:
         """The matrix ``H_k`` of this iteration and its age."""
@@ -271,7 +259,7 @@ class _GammaSearch(MetricSolver):
         accepted = False
         for _ in range(opts.max_search):
             lam = g_dual / (gamma + opts.eps)
-            solved = self.linsolve(H, lam, state.grad)
+            solved = self.linsolve(H, lam, state.grad, state.metric)
             linsolves += solved.iterations
             if solved.delta is None:  # H + λB not positive definite: more regularization
                 gamma /= 2.0
@@ -279,7 +267,7 @@ class _GammaSearch(MetricSolver):
                 continue
             x = state.x + solved.delta
             f, g = problem.value_and_grad(x)
-            g_new_dual = self.metric.dual_norm(g)
+            g_new_dual = state.metric.dual_norm(g)
             if f != f or g_new_dual != g_new_dual:
                 return _nan_trial(state, gamma=gamma, search_exhausted=state.search_exhausted)
             trial = (x, f, g, lam)
@@ -297,14 +285,15 @@ class _GammaSearch(MetricSolver):
         exhausted = state.search_exhausted + (not accepted)
         if trial is None:
             return GNSState(state.x, state.fun, state.grad, status=Status.PRECISION_LOSS,
-                            grad_dual=g_dual, gamma=gamma, search_exhausted=exhausted)
+                            grad_dual=g_dual, gamma=gamma, search_exhausted=exhausted,
+                            metric=state.metric)
         x, f, g, lam = trial
-        g_dual = self.metric.dual_norm(g)
+        g_dual = state.metric.dual_norm(g)
         status, message = _end(self, state, x, f, g, g_dual, not accepted)
         return GNSState(x, f, g, status=status, message=message, grad_dual=g_dual,
                         gamma=gamma, lam=lam, ls_trials=min(rejected + 1, opts.max_search),
                         rejected=rejected, linsolve_iters=linsolves,
-                        search_exhausted=exhausted, H=H, H_age=age)
+                        search_exhausted=exhausted, H=H, H_age=age, metric=state.metric)
 
 
 @register("gns-newton", options=GNSOptions, needs=("grad",), uses=("jac", "hess", "hessp"),
@@ -351,16 +340,11 @@ class GNSNewton(_GammaSearch):
 class GNSGradientOptions(MetricOptions):
     """Options of ``method="gns-gradient"``."""
 
-    gamma0: float = option(1.0, "Initial radius γ₀.")
-    gamma_min: float = option(1e-9, "Lower bound of γ after an accepted step.")
-    eps: float = option(1e-8, "Added to γ in λ = ‖g‖_* / (γ + eps).")
+    gamma0: float = option(1.0, "Initial radius γ₀.", check=POSITIVE)
+    gamma_min: float = option(1e-9, "Lower bound of γ after an accepted step.",
+                              check=NON_NEGATIVE)
+    eps: float = option(1e-8, "Added to γ in λ = ‖g‖_* / (γ + eps).", check=NON_NEGATIVE)
     adaptive_search: bool = option(True, "Search on γ; False keeps γ fixed.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "gamma0")
-        check_option(self, "gamma_min", strict=False)
-        check_option(self, "eps", strict=False)
 
 
 @register("gns-gradient", options=GNSGradientOptions, needs=("grad",), tol=("gtol",),
@@ -376,8 +360,8 @@ class GNSGradient(_GammaSearch):
     def curvature(self, problem: Problem, state: GNSState) -> tuple[Any, int]:
         return None, 0
 
-    def linsolve(self, H: Any, lam: float, g: Array):
-        return solve_shifted(None, lam, g, self.metric)
+    def linsolve(self, H: Any, lam: float, g: Array, metric: Metric):
+        return solve_shifted(None, lam, g, metric)
 
 
 # -- super-universal Newton and cubic Newton ----------------------------------------------------
@@ -387,15 +371,10 @@ class GNSGradient(_GammaSearch):
 class SuperNewtonOptions(SecondOrderOptions):
     """Options of ``method="super-newton"``."""
 
-    alpha: float = option(1.0, "Power of the gradient norm in λ = H ‖g‖_*^alpha.")
-    H0: float = option(1.0, "Initial constant H.")
-    H_min: float = option(1e-5, "Lower bound of H.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "alpha", strict=False)
-        check_option(self, "H0")
-        check_option(self, "H_min")
+    alpha: float = option(1.0, "Power of the gradient norm in λ = H ‖g‖_*^alpha.",
+                          check=NON_NEGATIVE)
+    H0: float = option(1.0, "Initial constant H.", check=POSITIVE)
+    H_min: float = option(1e-5, "Lower bound of H.", check=POSITIVE)
 
 
 @dataclass(frozen=True)
@@ -427,7 +406,7 @@ class _ConstantSearch(MetricSolver):
     def init(self, problem: Problem, x0: Array) -> ConstantState:
         state = super().init(problem, x0)
         return ConstantState(state.x, state.fun, state.grad, grad_dual=state.grad_dual,
-                             constant=getattr(self.options, self.start_option))
+                             constant=getattr(self.options, self.start_option), metric=state.metric)
 
     def curvature(self, problem: Problem, state: ConstantState) -> tuple[Any, int]:
         return self.hessian(problem, state)
@@ -456,14 +435,14 @@ class _ConstantSearch(MetricSolver):
         if point is None:
             return ConstantState(state.x, state.fun, state.grad, status=Status.PRECISION_LOSS,
                                  grad_dual=state.grad_dual, constant=c,
-                                 search_exhausted=exhausted)
+                                 search_exhausted=exhausted, metric=state.metric)
         x, f, g = point
-        g_dual = self.metric.dual_norm(g)
+        g_dual = state.metric.dual_norm(g)
         status, message = _end(self, state, x, f, g, g_dual, not accepted)
         return ConstantState(x, f, g, status=status, message=message, grad_dual=g_dual,
                              constant=c, ls_trials=min(rejected + 1, opts.max_search),
                              rejected=rejected, linsolve_iters=linsolves,
-                             search_exhausted=exhausted, H=H, H_age=age)
+                             search_exhausted=exhausted, H=H, H_age=age, metric=state.metric)
 
 
 @register("super-newton", options=SuperNewtonOptions, needs=("grad",),
@@ -482,12 +461,12 @@ class SuperNewton(_ConstantSearch):
 
     def trial(self, problem: Problem, state: ConstantState, H: Any, c: float):
         lam = c * float(np.power(state.grad_dual, self.options.alpha))  # inf, not an error
-        solved = self.linsolve(H, lam, state.grad)
+        solved = self.linsolve(H, lam, state.grad, state.metric)
         if solved.delta is None:
             return None, solved.iterations, False
         x = state.x + solved.delta
         f, g = problem.value_and_grad(x)
-        g_dual = self.metric.dual_norm(g)
+        g_dual = state.metric.dual_norm(g)
         accepted = float(g @ -solved.delta) >= g_dual * (g_dual / (4.0 * lam))
         return (x, f, g), solved.iterations, accepted
 
@@ -500,16 +479,12 @@ class CubicNewtonOptions(MetricOptions):
         "exact", "'exact', the name of one of the problem's hess_approx entries, or a "
                  "callable x -> H (made dense)."
     )
-    H0: float = option(1.0, "Initial estimate H of the Hessian's Lipschitz constant.")
-    H_min: float = option(1e-5, "Lower bound of H.")
-    hess_every: int = option(1, "Recompute H every hess_every iterations.")
+    H0: float = option(1.0, "Initial estimate H of the Hessian's Lipschitz constant.",
+                       check=POSITIVE)
+    H_min: float = option(1e-5, "Lower bound of H.", check=POSITIVE)
+    hess_every: int = option(1, "Recompute H every hess_every iterations.",
+                             check=POSITIVE_INT)
     linear_solver: str = option("auto", "Unused: the subproblem is solved by eigenvalues.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "H0")
-        check_option(self, "H_min")
-        check_option(self, "hess_every", low=1, strict=False, integer=True)
 
 
 @register("cubic-newton", options=CubicNewtonOptions, needs=("grad",),
@@ -540,7 +515,7 @@ class CubicNewton(_ConstantSearch):
             raise TypeError("cubic-newton needs the Hessian as a matrix")
         H = H.toarray() if hasattr(H, "toarray") else np.asarray(H, dtype=float)
         H = np.diag(H) if H.ndim == 1 else H
-        B = self.metric.B
+        B = state.metric.B
         lam, V = scipy.linalg.eigh(H) if B is None else scipy.linalg.eigh(H, B)
         return (lam, V), 0
 
@@ -575,13 +550,9 @@ class LipschitzSearchOptions(MetricOptions):
 
     maxiter: int = option(10_000, "Maximum number of iterations.")
     max_search: int = option(30, "Maximum number of doublings of L per iteration.")
-    L0: float = option(1.0, "Initial estimate of the gradient's Lipschitz constant.")
-    L_min: float = option(1e-5, "Lower bound of L.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "L0")
-        check_option(self, "L_min")
+    L0: float = option(1.0, "Initial estimate of the gradient's Lipschitz constant.",
+                       check=POSITIVE)
+    L_min: float = option(1e-5, "Lower bound of L.", check=POSITIVE)
 
 
 def _upper_model_holds(metric: Metric, f_new: float, f: float, g: Array, d: Array,
@@ -611,13 +582,13 @@ class GradientMethodLSearch(_ConstantSearch):
     start_option = "L0"
 
     def curvature(self, problem: Problem, state: ConstantState) -> tuple[Any, int]:
-        return self.metric.solve(state.grad), 0
+        return state.metric.solve(state.grad), 0
 
     def trial(self, problem: Problem, state: ConstantState, H: Any, c: float):
         d = -H / c
         x = state.x + d
         f, g = problem.value_and_grad(x)
-        return (x, f, g), 0, _upper_model_holds(self.metric, f, state.fun, state.grad, d, c)
+        return (x, f, g), 0, _upper_model_holds(state.metric, f, state.fun, state.grad, d, c)
 
 
 @dataclass(frozen=True)
@@ -649,7 +620,7 @@ class FastGradient(MetricSolver):
     def init(self, problem: Problem, x0: Array) -> FastGradientState:
         state = super().init(problem, x0)
         return FastGradientState(state.x, state.fun, state.grad, grad_dual=state.grad_dual,
-                                 constant=self.options.L0, v=state.x)
+                                 constant=self.options.L0, v=state.x, metric=state.metric)
 
     def step(self, problem: Problem, state: FastGradientState) -> FastGradientState:
         opts = self.options
@@ -659,18 +630,19 @@ class FastGradient(MetricSolver):
             A = state.A + a
             y = (state.A * state.x + a * state.v) / A
             fy, gy = problem.value_and_grad(y)
-            direction = self.metric.solve(gy)
+            direction = state.metric.solve(gy)
             x = y - direction / L
             f, g = problem.value_and_grad(x)
             if f != f or not np.all(np.isfinite(g)):
                 return _nan_trial(state, constant=L, A=state.A, v=state.v,
                                   search_exhausted=state.search_exhausted)
-            if _upper_model_holds(self.metric, f, fy, gy, x - y, L):
+            if _upper_model_holds(state.metric, f, fy, gy, x - y, L):
                 return FastGradientState(
-                    x, f, g, grad_dual=self.metric.dual_norm(g),
+                    x, f, g, grad_dual=state.metric.dual_norm(g),
                     constant=max(L / 2.0, opts.L_min), ls_trials=trials, rejected=trials - 1,
-                    A=A, v=state.v - a * direction, search_exhausted=state.search_exhausted)
+                    A=A, v=state.v - a * direction, search_exhausted=state.search_exhausted,
+                    metric=state.metric)
             L *= 2.0
         return FastGradientState(state.x, state.fun, state.grad, status=Status.PRECISION_LOSS,
                                  grad_dual=state.grad_dual, constant=L, A=state.A, v=state.v,
-                                 search_exhausted=state.search_exhausted + 1)
+                                 search_exhausted=state.search_exhausted + 1, metric=state.metric)

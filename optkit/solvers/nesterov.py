@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT
 from optkit.problem import Problem
 from optkit.registry import register
 from optkit.result import Status, nan_trial_message
-from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.solvers.base import Options, Solver, State, option
 from optkit.stopping import at_most
 
 
@@ -20,28 +21,25 @@ class NesterovOptions(Options):
     """Options of ``method="nesterov"``."""
 
     maxiter: int = option(10_000, "Maximum number of iterations.")
-    gtol: float = option(1e-5, "Stop when the gradient's max-norm is at most gtol.")
+    gtol: float = option(1e-5, "Stop when the gradient's max-norm is at most gtol.",
+                         check=NON_NEGATIVE)
     step_size: float | None = option(
-        None, "Fixed step 1/L. None estimates L by backtracking, starting from L0."
+        None, "Fixed step 1/L. None estimates L by backtracking, starting from L0.",
+        check=(POSITIVE, None)
     )
-    L0: float = option(1.0, "Initial estimate of the gradient's Lipschitz constant.")
+    L0: float = option(1.0, "Initial estimate of the gradient's Lipschitz constant.",
+                       check=POSITIVE)
     mu: float = option(
         0.0, "Strong-convexity constant. With mu > 0 the momentum is the constant "
-             "(sqrt(L) - sqrt(mu)) / (sqrt(L) + sqrt(mu)); with 0, FISTA's t-sequence."
+             "(sqrt(L) - sqrt(mu)) / (sqrt(L) + sqrt(mu)); with 0, FISTA's t-sequence.",
+        check=NON_NEGATIVE
     )
     restart: bool = option(
         True, "Adaptive restart (O'Donoghue and Candes): reset the momentum whenever f rises, "
               "which recovers linear convergence on strongly convex problems without knowing mu."
     )
-    max_ls: int = option(60, "Maximum number of doublings of L per iteration.")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_option(self, "gtol", strict=False)
-        check_option(self, "step_size", none=True)
-        check_option(self, "L0")
-        check_option(self, "mu", strict=False)
-        check_option(self, "max_ls", low=1, strict=False, integer=True)
+    max_ls: int = option(60, "Maximum number of doublings of L per iteration.",
+                         check=POSITIVE_INT)
 
 
 @dataclass(frozen=True)

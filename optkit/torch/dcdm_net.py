@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike, NDArray
 from torch import Tensor, nn
 
+from optkit._grid import check_grid_shape
 from optkit.poisson import AIR, FLUID, SOLID, check_flags, flag, poisson_matrix, stencil
 from optkit.torch import resolve_device
 
@@ -197,7 +198,7 @@ class DCDMModel:
                  ) -> None:
         if not isinstance(net, DCDMNet):
             raise TypeError(f"net must be a DCDMNet, got {type(net).__name__}")
-        self.grid_shape = _check_grid(grid_shape, net.dim)
+        self.grid_shape = check_grid_shape(grid_shape, dims=net.dim)
         self.dtype = torch.float32
         self.device = resolve_device(device)
         self.net = net.to(device=self.device, dtype=self.dtype).eval()
@@ -301,7 +302,7 @@ class DCDMModel:
         """The model that ships with optkit, for vectors on ``grid_shape``.
 
         A network ships for 2-D and one for 3-D grids
-        (:func:`optkit.conjugate.pretrained_dims` lists the dimensions), each trained on the CPU
+        (:func:`optkit.linalg.pretrained_dims` lists the dimensions), each trained on the CPU
         by the command in its metadata (``meta["command"]``; see
         :mod:`optkit.torch.train_dcdm`) on the empty box with the top layer air: the 2-D one
         on 64 x 64, the 3-D one on :math:`16^3` and then on :math:`32^3` (``meta["init"]``
@@ -324,7 +325,7 @@ class DCDMModel:
         >>> model.meta["train_grid"], model.net.levels
         ([64, 64], 1)
         """
-        from optkit.conjugate import pretrained_dims
+        from optkit.linalg.conjugate_direction import pretrained_dims, pretrained_file
 
         dim = len(tuple(grid_shape))
         if dim not in (2, 3):
@@ -333,20 +334,12 @@ class DCDMModel:
             raise ValueError(f"no pretrained DCDM network ships for {dim}-D grids (shipped: "
                              f"{', '.join(f'{d}-D' for d in pretrained_dims())}); train one "
                              f"with python -m optkit.torch.train_dcdm")
-        resource = importlib.resources.files("optkit.torch") / "models" / f"dcdm_{dim}d.pt"
-        with importlib.resources.as_file(resource) as path:
+        with importlib.resources.as_file(pretrained_file(dim)) as path:
             return cls.from_file(path, device=device, grid_shape=grid_shape)
 
     def __repr__(self) -> str:
         return (f"DCDMModel(dim={self.net.dim}, levels={self.net.levels}, "
                 f"grid_shape={self.grid_shape}, device='{self.device}')")
-
-
-def _check_grid(grid_shape: Sequence[int] | int, dim: int) -> tuple[int, ...]:
-    shape = (grid_shape,) * dim if isinstance(grid_shape, int) else tuple(grid_shape)
-    if len(shape) != dim or any(int(s) != s or s < 1 for s in shape):
-        raise ValueError(f"grid_shape must be {dim} positive integers, got {grid_shape!r}")
-    return tuple(int(s) for s in shape)
 
 
 # -- the loss -----------------------------------------------------------------------------------

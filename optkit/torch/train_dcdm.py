@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from optkit.conjugate import lanczos_ritz
+from optkit._grid import check_grid_shape
+from optkit.linalg import dcdm, lanczos_ritz
 from optkit.torch import resolve_device
 from optkit.torch.dcdm_net import (
     DCDMModel,
@@ -116,15 +117,14 @@ def ritz_training_vectors(A: Any, n_samples: int, m: int, theta: int, factor: fl
 
 
 def _grid_of(grid: int | Sequence[int], dim: int | None) -> tuple[int, ...]:
-    if isinstance(grid, (int, np.integer)):
-        shape = (int(grid),) * (2 if dim is None else int(dim))
-    else:
-        shape = tuple(int(s) for s in grid)
-        if dim is not None and len(shape) != dim:
-            raise ValueError(f"grid {tuple(grid)} has {len(shape)} sides but dim={dim}")
-    if len(shape) not in (2, 3) or any(s < 2 for s in shape):
-        raise ValueError(f"grid must be 2 or 3 sides of at least 2 cells, got {grid!r}")
-    return shape
+    if dim is None:
+        return check_grid_shape(grid, dims=(2, 3), min_side=2, name="grid")
+    if dim not in (2, 3):
+        raise ValueError(f"dim must be 2 or 3, got {dim!r}")
+    try:
+        return check_grid_shape(grid, dims=int(dim), min_side=2, name="grid")
+    except ValueError as err:  # say where the number of sides comes from
+        raise ValueError(f"{err} (dim={dim})") from None
 
 
 def train(
@@ -334,8 +334,6 @@ def train(
 def _evaluate(model: DCDMModel, seed: int = 1) -> tuple[int, int]:
     """DCDM iterations with the model and with the identity (CG) to ``rtol = 1e-4`` on the
     training box, for a random right-hand side on the fluid cells."""
-    from optkit.conjugate import dcdm
-
     flags = box_flags(model.grid_shape)
     A = poisson_matrix(flags)
     b = np.random.default_rng(seed).standard_normal(A.shape[0]) * (flags.ravel() == 0)

@@ -1,7 +1,5 @@
 """Polyak's heavy-ball method: gradient descent with momentum."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +7,7 @@ from numpy.typing import NDArray
 
 from optkit.problem import Problem
 from optkit.registry import register
-from optkit.solvers.base import Options, Solver, State, check_option, option
+from optkit.solvers.base import NON_NEGATIVE, POSITIVE, Interval, Options, Solver, State, option
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,17 +15,11 @@ class HeavyBallOptions(Options):
     """Options of ``method="heavy-ball"``."""
 
     maxiter: int = option(10_000, "Maximum number of iterations.")
-    gtol: float = option(1e-5, "Stop when the gradient's max-norm is at most gtol.")
-    step_size: float = option(1e-2, "The step alpha.")
-    momentum: float = option(0.9, "The momentum beta, in [0, 1).")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()  # checks maxiter, max_time, disp and seed
-        check_option(self, "gtol", strict=False)  # gtol >= 0
-        check_option(self, "step_size")  # step_size > 0
-        check_option(self, "momentum", strict=False, high=1.0)  # 0 <= momentum <= 1
-        if self.momentum == 1.0:
-            raise ValueError("option 'momentum' must be < 1, got 1.0")
+    gtol: float = option(1e-5, "Stop when the gradient's max-norm is at most gtol.",
+                         check=NON_NEGATIVE)
+    step_size: float = option(1e-2, "The step alpha.", check=POSITIVE)
+    momentum: float = option(0.9, "The momentum beta.",
+                             check=Interval(0, 1, closed="left"))
 
 
 @dataclass(frozen=True)
@@ -36,8 +28,7 @@ class HeavyBallState(State):
 
     x_prev: NDArray[np.float64] | None = None
 
-    def record(self) -> dict:
-        """History column: the length of the last step."""
+    def record(self) -> dict:  # the history column: the length of the last step
         return {"step_norm": float(np.linalg.norm(self.x - self.x_prev))}
 
 
@@ -46,22 +37,14 @@ class HeavyBallState(State):
 class HeavyBall(Solver):
     r"""Polyak's heavy-ball method (gradient descent with momentum).
 
-    .. math::
-
-        x_{k+1} = x_k - \alpha \nabla f(x_k) + \beta (x_k - x_{k-1}),
-
-    with the step :math:`\alpha` = ``step_size`` and the momentum :math:`\beta` = ``momentum``.
-    On a quadratic with Hessian eigenvalues in :math:`[\mu, L]`, the choice
-    :math:`\alpha = 4/(\sqrt{L} + \sqrt{\mu})^2`,
-    :math:`\beta = ((\sqrt{L} - \sqrt{\mu})/(\sqrt{L} + \sqrt{\mu}))^2` converges at the rate
-    :math:`(\sqrt{L} - \sqrt{\mu})/(\sqrt{L} + \sqrt{\mu})` per iteration.
+    :math:`x_{k+1} = x_k - \alpha \nabla f(x_k) + \beta (x_k - x_{k-1})` with
+    :math:`\alpha` = ``step_size`` and :math:`\beta` = ``momentum``.
 
     Status codes: 0 (``gtol`` reached), 1, 3, 4, 99.
 
     References
     ----------
-    B. T. Polyak, "Some methods of speeding up the convergence of iteration methods",
-    USSR Computational Mathematics and Mathematical Physics 4(5), 1-17, 1964.
+    B. T. Polyak, USSR Comput. Math. Math. Phys. 4(5), 1-17, 1964.
     """
 
     def init(self, problem: Problem, x0: NDArray[np.float64]) -> HeavyBallState:

@@ -1,4 +1,4 @@
-"""Conjugate-direction solvers for symmetric positive definite systems: DCDM and IC(0).
+"""Conjugate-direction solvers for symmetric positive definite systems: DCDM, deflated PCG, IC(0).
 
 :func:`dcdm` is the deep conjugate direction method (Kaneda et al., ICML 2023): a conjugate
 direction method whose raw search direction is ``model(r / ‖r‖)``, A-orthogonalized against
@@ -7,12 +7,19 @@ identity it is conjugate gradients; with ``r ↦ M r`` for an SPD ``M`` it is pr
 with a network trained to approximate ``A⁻¹`` up to scale it is DCDM. It follows the
 conventions of :mod:`scipy.sparse.linalg` (``(x, info)``, ``rtol``/``atol``, ``callback``).
 
-:func:`ichol0` is the zero fill-in incomplete Cholesky preconditioner (SciPy has none).
-Both are re-exported by :mod:`optkit.linalg`.
+:func:`ichol0` is the zero fill-in incomplete Cholesky preconditioner (SciPy has none),
+:func:`deflated_cg` is PCG (:func:`optkit.linalg.cg`) with a deflation space, and
+:func:`lanczos_ritz` gives one. All are re-exported by :mod:`optkit.linalg`.
+
+Which DCDM networks ship with optkit is known here, without torch (:func:`pretrained_dims`,
+:func:`pretrained_file`); loading one is the one step that needs torch, and
+:func:`default_model` reaches it through :func:`importlib.import_module`, so that this module
+imports no torch module.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.resources
 import math
 from collections import deque
@@ -25,8 +32,11 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["dcdm", "DCDMIteration", "active_unknowns", "default_model", "pretrained_dims", "ichol0",
-           "lanczos_ritz", "deflated_cg"]
+from optkit._grid import check_grid_shape
+from optkit.linalg.conjugate_gradient import cg
+
+__all__ = ["dcdm", "DCDMIteration", "active_unknowns", "default_model", "pretrained_dims",
+           "pretrained_file", "ichol0", "lanczos_ritz", "deflated_cg"]
 
 Array = NDArray[np.float64]
 
@@ -118,11 +128,17 @@ def active_unknowns(A: Any) -> NDArray[np.bool_] | None:
     return None if mask.all() else mask
 
 
+def pretrained_file(dim: int) -> importlib.resources.abc.Traversable:
+    """Where the DCDM network for ``dim``-D grids ships: ``optkit/torch/models/dcdm_<dim>d.pt``
+    (it may not exist: see :func:`pretrained_dims`; open it with
+    :func:`importlib.resources.as_file`). Looking does not import torch."""
+    return importlib.resources.files("optkit") / "torch" / "models" / f"dcdm_{int(dim)}d.pt"
+
+
 def pretrained_dims() -> tuple[int, ...]:
-    """The grid dimensions (2, 3) for which a trained DCDM network ships with optkit (files
-    ``optkit/torch/models/dcdm_<dim>d.pt``; looking does not import torch)."""
-    folder = importlib.resources.files("optkit") / "torch" / "models"
-    return tuple(dim for dim in (2, 3) if (folder / f"dcdm_{dim}d.pt").is_file())
+    """The grid dimensions (2, 3) for which a trained DCDM network ships with optkit (the files
+    of :func:`pretrained_file`; looking does not import torch)."""
+    return tuple(dim for dim in (2, 3) if pretrained_file(dim).is_file())
 
 
 def default_model(grid_shape: tuple[int, ...] | None) -> Callable[[Array], Any]:
@@ -138,12 +154,12 @@ def default_model(grid_shape: tuple[int, ...] | None) -> Callable[[Array], Any]:
     """
     if grid_shape is None or len(grid_shape) not in pretrained_dims():
         return _identity
-    try:
-        from optkit.torch.dcdm_net import DCDMModel
+    try:  # the one step that needs torch, imported only here
+        dcdm_net = importlib.import_module("optkit.torch.dcdm_net")
     except ImportError as err:
         raise ImportError("the pretrained DCDM model needs PyTorch: pip install optkit[torch]"
                           " (or pass a model, e.g. model=lambda r: r for plain CG)") from err
-    return DCDMModel.pretrained(grid_shape)
+    return dcdm_net.DCDMModel.pretrained(grid_shape)
 
 
 def _identity(r: Array) -> Array:
@@ -234,7 +250,12 @@ def dcdm(
         raise ValueError(f"maxiter must be a non-negative integer, got {maxiter!r}")
     if int(n_orth) != n_orth or n_orth < 0:
         raise ValueError(f"n_orth must be a non-negative integer, got {n_orth!r}")
-    grid_shape = check_grid_shape(grid_shape, n)
+    if grid_shape is not None:
+        try:
+            grid_shape = check_grid_shape(grid_shape, dims=(2, 3), size=n)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"grid_shape must be 2 or 3 positive integers with product {n} "
+                             f"(the number of unknowns), got {grid_shape!r}: {err}") from None
     x0 = np.zeros(n) if x0 is None else np.asarray(x0, dtype=float).reshape(-1)
     if x0.shape != (n,):
         raise ValueError(f"x0 has {x0.size} entries, expected {n}")
@@ -256,18 +277,6 @@ def dcdm(
         if it.residual_norm <= target:
             return it.x, 0
     return it.x, maxiter
-
-
-def check_grid_shape(grid_shape: Any, n: int) -> tuple[int, ...] | None:
-    """``grid_shape`` as a tuple of 2 or 3 positive ints whose product is ``n`` (or None)."""
-    if grid_shape is None:
-        return None
-    shape = tuple(grid_shape)
-    if (len(shape) not in (2, 3) or any(isinstance(s, bool) or int(s) != s or s < 1
-                                         for s in shape) or math.prod(shape) != n):
-        raise ValueError(f"grid_shape must be 2 or 3 positive integers with product {n} "
-                         f"(the number of unknowns), got {grid_shape!r}")
-    return tuple(int(s) for s in shape)
 
 
 def ichol0(A: Any) -> spla.LinearOperator:
@@ -381,7 +390,7 @@ def lanczos_ritz(A: Any, v0: ArrayLike, steps: int) -> tuple[Array, Array]:
 def deflated_cg(A: Any, b: ArrayLike, W: ArrayLike, *, M: Any = None, rtol: float = 1e-5,
                 atol: float = 0.0, maxiter: int | None = None,
                 callback: Callable[[Array], Any] | None = None) -> tuple[Array, int]:
-    """Deflated preconditioned conjugate gradients (Saad, Yeung, Erhel and Guyomarc'h, 2000).
+    r"""Deflated preconditioned conjugate gradients (Saad, Yeung, Erhel and Guyomarc'h, 2000).
 
     The columns of ``W`` (approximate eigenvectors of the smallest eigenvalues, e.g. Ritz
     vectors from :func:`lanczos_ritz`) are removed from the Krylov space, so CG converges at
@@ -397,45 +406,42 @@ def deflated_cg(A: Any, b: ArrayLike, W: ArrayLike, *, M: Any = None, rtol: floa
     M : LinearOperator, optional
         Preconditioner ``≈ A⁻¹`` (e.g. Jacobi).
     rtol, atol, maxiter, callback
-        As in :func:`scipy.sparse.linalg.cg` (``maxiter`` default ``10 n``).
+        As in :func:`optkit.linalg.cg` (``maxiter`` default ``10 n``); ``callback`` gets a
+        copy of the iterate.
 
     Returns
     -------
     x : ndarray
     info : int
-        0 converged, ``> 0`` iterations done without converging.
+        0 converged, ``> 0`` iterations done without converging, ``< 0`` breakdown (as
+        :func:`optkit.linalg.cg`).
+
+    Notes
+    -----
+    With :math:`E = W^\top A W` and the projection :math:`P = I - W E^{-1} (AW)^\top`,
+    deflated PCG starts from :math:`x_0 = W E^{-1} W^\top b` (so :math:`W^\top r_0 = 0`) and
+    runs PCG with the directions :math:`p_0 = P M r_0`,
+    :math:`p_{k+1} = P M r_{k+1} + \beta_k p_k`,
+    :math:`\beta_k = r_{k+1}^\top M r_{k+1} / r_k^\top M r_k`. Every direction satisfies
+    :math:`(AW)^\top p_k = 0`, hence :math:`W^\top r_k = 0` for all :math:`k`, and then
+    :math:`r^\top P M r = r^\top M r - (W^\top r)^\top E^{-1} (AW)^\top M r = r^\top M r`:
+    it is exactly PCG (:func:`optkit.linalg.cg`) from :math:`x_0` with the preconditioner
+    :math:`P M`, which is how it is computed (the same iterates, up to the rounding of
+    :math:`W^\top r \approx 0`).
     """
     Aop = spla.aslinearoperator(A)
     n = Aop.shape[0]
     b = np.asarray(b, dtype=float).reshape(-1)
     W = np.asarray(W, dtype=float).reshape(n, -1)
-    apply_m = (lambda r: r) if M is None else spla.aslinearoperator(M).matvec
+    apply_m = None if M is None else spla.aslinearoperator(M).matvec
     AW = np.column_stack([Aop @ W[:, j] for j in range(W.shape[1])])
     factor = scipy.linalg.cho_factor(W.T @ AW)
 
-    def deflate(z: Array) -> Array:
+    def deflated_preconditioner(r: Array) -> Array:
+        z = r if apply_m is None else apply_m(r)
         return z - W @ scipy.linalg.cho_solve(factor, AW.T @ z)
 
-    target = max(rtol * float(np.linalg.norm(b)), atol)
-    x = W @ scipy.linalg.cho_solve(factor, W.T @ b)
-    r = b - Aop @ x
-    if np.linalg.norm(r) <= target:
-        return x, 0
-    z = apply_m(r)
-    p = deflate(z)
-    rz = float(r @ z)
-    maxiter = 10 * n if maxiter is None else maxiter
-    for _ in range(maxiter):
-        Ap = Aop @ p
-        alpha = rz / float(p @ Ap)
-        x = x + alpha * p
-        r = r - alpha * Ap
-        if callback is not None:
-            callback(x.copy())
-        if np.linalg.norm(r) <= target:
-            return x, 0
-        z = apply_m(r)
-        rz_new = float(r @ z)
-        p = deflate(z) + (rz_new / rz) * p
-        rz = rz_new
-    return x, maxiter
+    x0 = W @ scipy.linalg.cho_solve(factor, W.T @ b)
+    return cg(Aop.matvec, b, x0=x0, rtol=rtol, atol=atol, maxiter=maxiter,
+              M=deflated_preconditioner,
+              callback=None if callback is None else lambda xk: callback(xk.copy()))
