@@ -1,0 +1,15 @@
+"""What every bilevel method shares: hypergradients by the implicit function theorem (CG,
+Neumann or exact solves), warm-started lower-level solvers with certified accuracies, and the
+error and function-value bounds of inexact hypergradients.
+
+NumPy in, NumPy out, on the oracles of :class:`optkit.BilevelProblem`; it imports no solver.
+Every oracle call a method makes through these functions is counted by the driver
+(``lower_njev`` for lower-level gradients, ``lower_nhev`` for Hessian-vector products).
+"""
+
+from optkit.bilevel.bounds import error_bound, estimate_strong_convexity, value_bounds
+from optkit.bilevel.hypergradient import LINSOLVES, HypergradientInfo, hypergradient
+from optkit.bilevel.lower import LOWER_SOLVERS, LowerSolve, solve_lower
+
+__all__ = ["hypergradient", "HypergradientInfo", "LINSOLVES", "solve_lower", "LowerSolve",
+           "LOWER_SOLVERS", "error_bound", "value_bounds", "estimate_strong_convexity"]

@@ -1,0 +1,139 @@
+"""Certified bounds for inexact hypergradients (MAID's spec, section 2; Ehrhardt and
+Roberts, IMA J. Appl. Math. 89(1), 2024), and an estimate of the lower level's strong
+convexity.
+
+With ``‖ỹ - y*(x)‖ <= ε`` (a certified lower solve) and the linear system solved to residual
+``δ``, the hypergradient ``z`` at ``(x, ỹ)`` satisfies ``‖z - ∇Φ(x)‖ <= ω(ε, δ)``
+(:func:`error_bound`), and ``Φ(x)`` lies between the bounds of :func:`value_bounds`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse.linalg as spla
+from numpy.typing import ArrayLike
+
+__all__ = ["error_bound", "value_bounds", "estimate_strong_convexity"]
+
+
+def error_bound(eps: float, delta: float, *, mu: float, B_norm: float, upper_grad_norm: float,
+                L_g: float, L_B: float = 0.0, L_Ainv: float = 0.0) -> float:
+    r"""``ω(ε, δ)``, a bound on the error of an inexact hypergradient (spec Theorem 2.1):
+
+    .. math::
+
+        \omega = c\,\varepsilon + \frac{\|B\|}{\mu}\,\delta + \frac{L_B L_g}{\mu}\varepsilon^2,
+        \qquad c = \frac{L_g \|B\|}{\mu} + L_{A^{-1}} \|\nabla_y F\| \|B\|
+        + \frac{L_B \|\nabla_y F\|}{\mu}.
+
+    Parameters
+    ----------
+    eps : float
+        The certified lower-level accuracy ``‖ỹ - y*(x)‖ <= ε``.
+    delta : float
+        The residual of the linear solve.
+    mu : float
+        Strong convexity of ``f(x, ·)``.
+    B_norm : float
+        ``‖∇²_xy f(x, ỹ)‖₂``, the spectral norm of the mixed derivative.
+    upper_grad_norm : float
+        ``‖∇_y F(x, ỹ)‖``.
+    L_g : float
+        Lipschitz constant of ``∇_y F(x, ·)``.
+    L_B, L_Ainv : float
+        Lipschitz constants in ``y`` of ``∇²_xy f`` and of ``(∇²_yy f)⁻¹`` (0 when the lower
+        level is quadratic in ``y`` with ``x`` entering linearly).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> error_bound(1e-3, 1e-4, mu=2.0, B_norm=1.0, upper_grad_norm=5.0, L_g=1.0)
+    0.00055
+    """
+    c = L_g * B_norm / mu + L_Ainv * upper_grad_norm * B_norm + L_B * upper_grad_norm / mu
+    return c * eps + B_norm / mu * delta + L_B * L_g / mu * eps * eps
+
+
+def value_bounds(upper_value: float, upper_grad_norm: float, eps: float, L_g: float, *,
+                 convex: bool = False) -> tuple[float, float]:
+    """Bounds ``(U⁻, U⁺)`` on ``Φ(x) = F(x, y*(x))`` from ``F`` at ``ỹ``, ``‖ỹ - y*‖ <= ε``
+    (spec 2.2): ``F(x, ỹ) ∓ ‖∇_y F(x, ỹ)‖ ε ∓ (L_g/2) ε²``; with ``convex`` (``F(x, ·)``
+    convex) the lower bound drops its ``ε²`` term.
+
+    Parameters
+    ----------
+    upper_value : float
+        ``F(x, ỹ)``.
+    upper_grad_norm : float
+        ``‖∇_y F(x, ỹ)‖``.
+    eps : float
+        The certified lower-level accuracy.
+    L_g : float
+        Lipschitz constant of ``∇_y F(x, ·)``.
+    convex : bool
+        Whether ``F(x, ·)`` is convex.
+
+    Returns
+    -------
+    (lower, upper) : tuple of float
+
+    Examples
+    --------
+    >>> value_bounds(1.0, 2.0, 0.1, 4.0)
+    (0.78, 1.22)
+    >>> value_bounds(1.0, 2.0, 0.1, 4.0, convex=True)
+    (0.8, 1.22)
+    """
+    linear = upper_grad_norm * eps
+    quadratic = 0.5 * L_g * eps * eps
+    lower = upper_value - linear - (0.0 if convex else quadratic)
+    return lower, upper_value + linear + quadratic
+
+
+def estimate_strong_convexity(problem: Any, x: ArrayLike, y: ArrayLike, *, steps: int = 20,
+                              seed: int = 0) -> float:
+    """An estimate of ``μ = λ_min(∇²_yy f(x, y))`` by a few Lanczos steps on Hessian-vector
+    products (ARPACK's :func:`scipy.sparse.linalg.eigsh`).
+
+    The smallest Ritz value approaches ``λ_min`` from above: it is an estimate, not a
+    certified lower bound (a certificate ``‖y - y*‖ <= ‖∇f‖/μ`` built on it is optimistic
+    by the estimate's error). Methods that use it report it in their result.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        Needs ``lower_hvp_yy``.
+    x, y : array_like
+        Where the Hessian is taken.
+    steps : int
+        Lanczos vectors (ARPACK's ``ncv``; at most ``m``).
+    seed : int
+        Seed of the start vector.
+
+    Returns
+    -------
+    float
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    m = y.shape[0]
+    if problem.lower_hvp_yy is None:
+        raise TypeError("estimating the strong convexity needs lower_hvp_yy")
+
+    def hvp(v: Any) -> Any:
+        return problem.lower_hvp_yy(x, y, np.asarray(v, dtype=float).reshape(-1))
+
+    if m <= max(steps, 3):  # small: the dense Hessian, m products
+        H = np.column_stack([hvp(e) for e in np.eye(m)])
+        return float(np.linalg.eigvalsh(0.5 * (H + H.T))[0])
+    op = spla.LinearOperator((m, m), matvec=hvp, dtype=float)
+    v0 = np.random.default_rng(seed).standard_normal(m)
+    value = spla.eigsh(op, k=1, which="SA", ncv=steps, v0=v0, tol=1e-3,
+                       return_eigenvectors=False, maxiter=10 * m)[0]
+    return float(value) if math.isfinite(value) else math.nan
