@@ -485,6 +485,7 @@ _BILEVEL_ORACLES = (
     "constraints_jvp_y",
     "proj_x",
     "proj_y",
+    "proj_xy",
     "sample_upper",
     "sample_lower",
 )
@@ -520,17 +521,26 @@ class BilevelProblem:
         ``(x, y, lam) -> ∇_x ⟨g, lam⟩`` and ``∇_y ⟨g, lam⟩`` (Jacobian-transpose products).
     proj_x, proj_y : callable, optional
         Euclidean projections onto the sets of ``x`` and ``y``.
+    proj_xy : callable, optional
+        ``(x, y) -> (x', y')``, the Euclidean projection onto the coupled feasible set
+        ``{(x, y): constraints(x, y) <= 0}`` (LV-HBA).
     sample_upper, sample_lower : callable, optional
         For stochastic methods: ``sample(batch_size, rng) -> BilevelProblem`` on a mini-batch.
     x0 : (n,) array_like
         Upper starting point.
     y0 : (m,) array_like
         Lower starting point.
-    lower_strong_convexity, lower_smoothness : float, optional
-        Known constants of ``f(x, ·)``, when known.
+    lower_strong_convexity, lower_smoothness : float or callable, optional
+        Known constants ``μ`` and ``L`` of ``f(x, ·)``: numbers, or functions ``x -> float``
+        when they depend on the upper variable (a learned regularization weight).
+    upper_smoothness : float or callable, optional
+        A Lipschitz constant of ``∇_y F(x, ·)`` (``L_g`` of MAID's error bound), a number or
+        a function of ``x``.
     f_opt : float, optional
         Known optimal upper value.
     name : str
+    info : mapping, optional
+        Other facts about the problem (closed forms, data, reference values), by name.
     """
 
     upper_fun: Callable[[Array, Array], float]
@@ -545,14 +555,17 @@ class BilevelProblem:
     constraints_jvp_y: Callable[[Array, Array, Array], Array] | None = None
     proj_x: Callable[[Array], Array] | None = None
     proj_y: Callable[[Array], Array] | None = None
+    proj_xy: Callable[[Array, Array], tuple[Array, Array]] | None = None
     sample_upper: Callable[[int, np.random.Generator], BilevelProblem] | None = None
     sample_lower: Callable[[int, np.random.Generator], BilevelProblem] | None = None
     x0: ArrayLike
     y0: ArrayLike
-    lower_strong_convexity: float | None = None
-    lower_smoothness: float | None = None
+    lower_strong_convexity: float | Callable[[Array], float] | None = None
+    lower_smoothness: float | Callable[[Array], float] | None = None
+    upper_smoothness: float | Callable[[Array], float] | None = None
     f_opt: float | None = None
     name: str = "bilevel"
+    info: Mapping[str, Any] = field(default_factory=dict)
 
     #: Oracle fields that count as evaluations, and the counter each one increments: the
     #: upper level's in SciPy's ``nfev`` and ``njev``, the lower level's in ``lower_nfev``,
@@ -574,7 +587,7 @@ class BilevelProblem:
     #: oracles by field name; ``minimize`` raises ``TypeError`` naming a missing one.
     oracle_needs: ClassVar[tuple[str, ...]] = (
         "lower_grad_x", "lower_hvp_yy", "lower_hvp_xy", "constraints", "constraints_jvp_x",
-        "constraints_jvp_y", "proj_x", "proj_y", "sample_upper", "sample_lower")
+        "constraints_jvp_y", "proj_x", "proj_y", "proj_xy", "sample_upper", "sample_lower")
     #: The variables: ``minimize`` takes ``x0`` and ``y0``.
     variables: ClassVar[tuple[str, ...]] = ("x", "y")
     #: Fields returning the problem on a mini-batch (their oracles are counted too).
@@ -592,11 +605,23 @@ class BilevelProblem:
             raise TypeError("constraints need constraints_jvp_y (and constraints_jvp_x)")
         _set(self, "x0", as_vector("x0", self.x0))
         _set(self, "y0", as_vector("y0", self.y0))
-        for name in ("lower_strong_convexity", "lower_smoothness"):
+        for name in ("lower_strong_convexity", "lower_smoothness", "upper_smoothness"):
             value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be positive and finite, got {value!r}")
+            if value is None or callable(value):
+                continue
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be positive and finite (or a function of x), "
+                                 f"got {value!r}")
         _set(self, "f_opt", _check_f_opt(self.f_opt))
+        if not isinstance(self.info, Mapping):
+            raise TypeError(f"info must be a mapping, got {type(self.info).__name__}")
+
+    def constant(self, name: str, x: Array) -> float | None:
+        """The constant ``name`` (``"lower_strong_convexity"``, ``"lower_smoothness"`` or
+        ``"upper_smoothness"``) at ``x``: the number, or the function's value; ``None`` when
+        not given."""
+        value = getattr(self, name)
+        return float(value(x)) if callable(value) else value
 
     @property
     def n(self) -> int:

@@ -77,9 +77,10 @@ def hypergradient(problem: Any, x: ArrayLike, y: ArrayLike, *, linsolve: str = "
           symmetric positive definite.
         - ``"neumann"``: the truncated Neumann series
           :math:`q = \eta \sum_{k=0}^{K-1} (I - \eta H)^k \nabla_y F` with ``K = maxiter``
-          terms (default 100) and ``η = step`` (default ``1 / problem.lower_smoothness``); it
-          converges for ``0 < η < 2/λ_max(H)``, with error ``(1 - ημ)^K``. It stops early
-          when a term's norm falls below ``max(rtol ‖∇_y F‖, atol)`` times ``η``.
+          terms (default 100) and ``η = step`` (default ``1 / (L + ridge)``, ``L`` the
+          problem's ``lower_smoothness``); it converges for ``0 < η < 2/λ_max(H)``, with
+          error ``(1 - ημ)^K``. It stops early when a term's norm falls below
+          ``max(rtol ‖∇_y F‖, atol)`` times ``η``.
         - ``"exact"``: the dense Hessian from ``m`` Hessian-vector products and a Cholesky
           solve; for small ``m`` (tests, references).
     rtol, atol : float
@@ -153,7 +154,13 @@ def hypergradient(problem: Any, x: ArrayLike, y: ArrayLike, *, linsolve: str = "
     if linsolve == "cg":
         q, iterations, status = _cg(hvp, gy, q0, rtol, atol, maxiter)
     elif linsolve == "neumann":
-        q, iterations, status = _neumann(problem, hvp, gy, target, maxiter, step)
+        if step is None:
+            L = problem.constant("lower_smoothness", x)
+            if L is None:
+                raise ValueError("linsolve='neumann' needs step, or the problem's "
+                                 "lower_smoothness (step = 1/L)")
+            step = 1.0 / (L + ridge)
+        q, iterations, status = _neumann(hvp, gy, target, maxiter, step)
     else:
         q, iterations, status = _dense(hvp, gy)
     residual = float(np.linalg.norm(hvp(q) - gy))
@@ -178,14 +185,8 @@ def _cg(hvp: Any, b: Array, q0: ArrayLike | None, rtol: float, atol: float,
     return q, count[0], (0 if info == 0 else 1 if info > 0 else -1)
 
 
-def _neumann(problem: Any, hvp: Any, b: Array, target: float, maxiter: int | None,
-             step: float | None) -> tuple[Array, int, int]:
-    if step is None:
-        L = getattr(problem, "lower_smoothness", None)
-        if L is None:
-            raise ValueError("linsolve='neumann' needs step, or the problem's "
-                             "lower_smoothness (step = 1/L)")
-        step = 1.0 / L
+def _neumann(hvp: Any, b: Array, target: float, maxiter: int | None,
+             step: float) -> tuple[Array, int, int]:
     if not (math.isfinite(step) and step > 0):
         raise ValueError(f"step must be a finite number > 0, got {step!r}")
     terms = 100 if maxiter is None else int(maxiter)

@@ -131,8 +131,9 @@ def solve_lower(problem: Any, x: ArrayLike, y0: ArrayLike, *, eps: float,
     """
     if method not in LOWER_SOLVERS:
         raise ValueError(f"method must be one of {tuple(LOWER_SOLVERS)}, got {method!r}")
-    mu = problem.lower_strong_convexity if mu is None else mu
-    L = problem.lower_smoothness if L is None else L
+    x = np.asarray(x, dtype=float)
+    mu = problem.constant("lower_strong_convexity", x) if mu is None else mu
+    L = problem.constant("lower_smoothness", x) if L is None else L
     for name, value in (("mu", mu), ("L", L)):
         if value is None:
             raise ValueError(f"{name} is needed: give it, or the problem's "
@@ -145,6 +146,5 @@ def solve_lower(problem: Any, x: ArrayLike, y0: ArrayLike, *, eps: float,
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     if not (isinstance(maxiter, int) and maxiter >= 1):
         raise ValueError(f"maxiter must be an integer >= 1, got {maxiter!r}")
-    x = np.asarray(x, dtype=float)
     y0 = np.array(y0, dtype=float)
     return LOWER_SOLVERS[method](lambda y: problem.lower_grad_y(x, y), y0, eps, mu, L, maxiter)
