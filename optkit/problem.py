@@ -633,6 +633,30 @@ class BilevelProblem:
         """Dimension of the lower variable ``y``."""
         return self.y0.shape[0]
 
+    @classmethod
+    def from_torch(cls, upper: Callable[..., Any], lower: Callable[..., Any], x0: ArrayLike,
+                   y0: ArrayLike, **kwargs: Any) -> BilevelProblem:
+        """The problem of PyTorch objectives ``upper(x, y)`` and ``lower(x, y)`` (scalar
+        tensors of 1-D tensors), every oracle derived by ``torch.func``, NumPy in and out.
+
+        Keywords are those of :func:`optkit.torch.bilevel.from_torch` (``constraints``,
+        ``device``, ``dtype``) and the fields of this class; an oracle given there is used
+        instead of the derived one.
+
+        Raises
+        ------
+        ImportError
+            When PyTorch is not installed.
+        """
+        import importlib
+
+        try:  # torch only here, so that this module imports no torch module
+            torch_bilevel = importlib.import_module("optkit.torch.bilevel")
+        except ImportError as err:
+            raise ImportError("BilevelProblem.from_torch needs PyTorch: "
+                              "pip install optkit[torch]") from err
+        return torch_bilevel.from_torch(cls, upper, lower, x0, y0, **kwargs)
+
 
 # -- linear systems and networks ---------------------------------------------------------------
 

@@ -91,7 +91,9 @@ def tiny_bilevel() -> optkit.BilevelProblem:
         lower_hvp_yy=lambda x, y, v: (1.0 + mu) * v,
         lower_hvp_xy=lambda x, y, v: -B.T @ v,
         x0=np.zeros(2), y0=np.zeros(3), lower_strong_convexity=1.0 + mu,
-        lower_smoothness=1.0 + mu, name="tiny-bilevel")
+        lower_smoothness=1.0 + mu, upper_smoothness=1.0, name="tiny-bilevel",
+        info={"phi": lambda x: 0.5 * float((B @ x / (1 + mu) - t) @ (B @ x / (1 + mu) - t))
+              + 0.5 * r * float(x @ x)})
 
 
 #: A tiny instance of each problem kind. A method issue that adds a kind adds its builder here,

@@ -7,9 +7,17 @@ Every oracle call a method makes through these functions is counted by the drive
 (``lower_njev`` for lower-level gradients, ``lower_nhev`` for Hessian-vector products).
 """
 
-from optkit.bilevel.bounds import error_bound, estimate_strong_convexity, value_bounds
+from optkit.bilevel.bounds import (
+    error_bound,
+    estimate_strong_convexity,
+    mixed_norm,
+    value_bounds,
+)
+from optkit.bilevel.checks import check_derivatives
 from optkit.bilevel.hypergradient import LINSOLVES, HypergradientInfo, hypergradient
 from optkit.bilevel.lower import LOWER_SOLVERS, LowerSolve, solve_lower
 
 __all__ = ["hypergradient", "HypergradientInfo", "LINSOLVES", "solve_lower", "LowerSolve",
-           "LOWER_SOLVERS", "error_bound", "value_bounds", "estimate_strong_convexity"]
+           "LOWER_SOLVERS", "error_bound", "value_bounds", "estimate_strong_convexity",
+           "check_derivatives",
+           "mixed_norm"]

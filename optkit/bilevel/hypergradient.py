@@ -46,12 +46,15 @@ class HypergradientInfo(NamedTuple):
     status : int
         ``0``: solved to the tolerance; ``1``: ``maxiter`` reached first; ``-1``: the Hessian
         is not positive definite (CG breakdown or a failed Cholesky factorization).
+    upper_grad_y : ndarray, shape (m,)
+        ``∇_y F(x, y)``, the right-hand side (for the error bounds).
     """
 
     q: Array
     iterations: int
     residual: float
     status: int
+    upper_grad_y: Array
 
 
 def hypergradient(problem: Any, x: ArrayLike, y: ArrayLike, *, linsolve: str = "cg",
@@ -167,7 +170,7 @@ def hypergradient(problem: Any, x: ArrayLike, y: ArrayLike, *, linsolve: str = "
     mixed = np.asarray(problem.lower_hvp_xy(x, y, q), dtype=float)
     if mixed.shape != x.shape:
         raise ValueError(f"lower_hvp_xy returned shape {mixed.shape}, expected {x.shape}")
-    return gx - mixed, HypergradientInfo(q, iterations, residual, status)
+    return gx - mixed, HypergradientInfo(q, iterations, residual, status, gy)
 
 
 def _cg(hvp: Any, b: Array, q0: ArrayLike | None, rtol: float, atol: float,
