@@ -136,29 +136,44 @@ def check_scalar(oracle: str, value: Any) -> None:
         raise _shape_error(oracle, np.shape(value), (), "the objective must return a scalar")
 
 
-def check_like(oracle: str, value: Any, x: Any) -> None:
+def check_like(oracle: str, value: Any, x: Any, what: str) -> None:
     """``ValueError`` naming ``oracle`` unless ``value`` has the shape of ``x``."""
     if np.shape(value) != np.shape(x):
-        raise _shape_error(oracle, np.shape(value), np.shape(x), "the shape of x")
+        raise _shape_error(oracle, np.shape(value), np.shape(x), what)
+
+
+#: Bilevel oracles whose answer has the shape of one argument: its position.
+_LIKE_ARGUMENT = {"lower_grad_y": 1, "lower_grad_x": 0, "lower_hvp_yy": 1, "lower_hvp_xy": 0,
+                  "constraints_jvp_x": 0, "constraints_jvp_y": 1}
 
 
 def _check_oracle(name: str, out: Any, args: tuple) -> None:
     """Raise ``ValueError`` naming the oracle and both shapes when ``out`` has the wrong
-    shape (NumPy's convention for shape mismatches). Oracles of other kinds than
-    :class:`~optkit.Problem` are checked by the methods that call them."""
+    shape (NumPy's convention for shape mismatches)."""
     x = args[0]
-    if name == "fun":
+    if name in _LIKE_ARGUMENT:
+        which = _LIKE_ARGUMENT[name]
+        check_like(name, out, args[which], f"the shape of {'xy'[which]}")
+    elif name in ("upper_fun", "lower_fun"):
+        check_scalar(name, out)
+    elif name == "upper_grad":
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"upper_grad must return a pair (grad_x F, grad_y F), got "
+                            f"{type(out).__name__}")
+        check_like("upper_grad (its x part)", out[0], args[0], "the shape of x")
+        check_like("upper_grad (its y part)", out[1], args[1], "the shape of y")
+    elif name == "fun":
         check_scalar("the objective (fun)", out)
     elif name == "grad":
-        check_like("the gradient (jac)", out, x)
+        check_like("the gradient (jac)", out, x, "the shape of x")
     elif name == "fun_and_grad":
         if not (isinstance(out, tuple) and len(out) == 2):
             raise TypeError(f"fun_and_grad (jac=True) must return a pair (f, g), got "
                             f"{type(out).__name__}")
         check_scalar("the objective (fun)", out[0])
-        check_like("the gradient (jac)", out[1], x)
+        check_like("the gradient (jac)", out[1], x, "the shape of x")
     elif name == "hessp":
-        check_like("the Hessian-vector product (hessp)", out, x)
+        check_like("the Hessian-vector product (hessp)", out, x, "the shape of x")
     elif name == "hess" and np.shape(out) != (x.size, x.size):
         raise _shape_error("the Hessian (hess)", np.shape(out), (x.size, x.size),
                            "n x n for x of size n")
@@ -361,7 +376,7 @@ class Driver:
         check_scalar("the objective (fun)", state.fun)
         object.__setattr__(state, "fun", float(state.fun))
         if state.grad is not None:
-            check_like("the gradient (jac)", state.grad, state.x)
+            check_like("the gradient (jac)", state.grad, state.x, "the shape of x")
 
     def _result(self, solver: Solver, state: State, status: Status) -> OptimizeResult:
         fields = solver.postprocess(self.problem, state, status)

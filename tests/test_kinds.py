@@ -3,6 +3,7 @@ each problem kind, a start for every variable (``y0``), discovery of solver subp
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import textwrap
 from dataclasses import dataclass, field
@@ -177,3 +178,17 @@ def test_every_solver_module_is_imported():
     found = {m.name for m in pkgutil.walk_packages(optkit.solvers.__path__, "optkit.solvers.")
              if not any(part.startswith("_") for part in m.name.split("."))}
     assert found <= set(sys.modules)
+
+
+@pytest.mark.parametrize("oracle, bad, message", [
+    ("lower_hvp_xy", lambda x, y, v: np.zeros(3), r"lower_hvp_xy returned shape \(3,\), "
+                                                  r"expected \(2,\) \(the shape of x\)"),
+    ("lower_grad_y", lambda x, y: np.zeros(2), r"lower_grad_y returned shape \(2,\), "
+                                               r"expected \(3,\) \(the shape of y\)"),
+    ("upper_grad", lambda x, y: (np.zeros(2), np.zeros(2)), r"upper_grad \(its y part\)"),
+    ("upper_fun", lambda x, y: np.zeros(2), r"upper_fun returned shape \(2,\)"),
+])
+def test_a_wrong_bilevel_oracle_shape_is_named(oracle, bad, message):
+    problem = dataclasses.replace(tiny_bilevel(), **{oracle: bad})
+    with pytest.raises(ValueError, match=message):
+        optkit.minimize(problem, method=_Hypergradient, options={"maxiter": 3})
