@@ -153,8 +153,13 @@ class _Run:
 
 
 @register("maid", options=MAIDOptions, accepts=(BilevelProblem,),
-          needs=("lower_hvp_yy", "lower_hvp_xy"), uses=(), tol=("gtol",), flagship=(),
-          peers=())
+          needs=("lower_hvp_yy", "lower_hvp_xy"), uses=(), tol=("gtol",),
+          flagship=("tv-denoising-1d",), peers=("hoag", "maid-fixed"),
+          tour_runs={"MAID (ε₀ = 0.1)": ("maid", {"maxiter": 100}),
+                     "fixed accuracy (ε = 1e-3)": ("maid-fixed", {"maxiter": 100,
+                                                                  "eps0": 1e-3}),
+                     "HOAG (geometric)": ("hoag", {"maxiter": 100})},
+          tour_plot={"x": "cost", "y": "upper_loss", "logx": True})
 class MAID(Solver):
     r"""MAID: inexact hypergradient descent whose accuracies adapt to certified bounds
     (Salehi, Mukherjee, Roberts and Ehrhardt).
