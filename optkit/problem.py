@@ -619,9 +619,14 @@ class BilevelProblem:
     def constant(self, name: str, x: Array) -> float | None:
         """The constant ``name`` (``"lower_strong_convexity"``, ``"lower_smoothness"`` or
         ``"upper_smoothness"``) at ``x``: the number, or the function's value; ``None`` when
-        not given."""
+        not given; ``inf`` when the function overflows (a diverging ``x``)."""
         value = getattr(self, name)
-        return float(value(x)) if callable(value) else value
+        if not callable(value):
+            return value
+        try:
+            return float(value(x))
+        except OverflowError:
+            return math.inf
 
     @property
     def n(self) -> int:

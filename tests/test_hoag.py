@@ -68,3 +68,19 @@ def test_budget_and_bad_options(e1):
         optkit.minimize(problem, method="hoag", options={"schedule": "linear"})
     with pytest.raises(ValueError, match="lower_smoothness"):
         optkit.minimize(dataclasses.replace(problem, lower_smoothness=None), method="hoag")
+
+
+@pytest.mark.parametrize("method", ["hoag", "maid"])
+def test_a_diverging_constant_ends_the_run_with_status_3(method):
+    """A lower-level constant that overflows at the new x (a learned weight exp(x) running
+    away) ends the run with status 3 and the last finite iterate, never an exception."""
+    import math
+
+    from conftest import tiny_bilevel
+
+    base = tiny_bilevel()
+    problem = dataclasses.replace(  # finite at x0 = 0 only
+        base, lower_smoothness=lambda x: 1.5 * math.exp(1e6 * float(np.abs(x).max())))
+    res = optkit.minimize(problem, method=method, options={"maxiter": 20})
+    assert res.status == Status.NONFINITE and not res.success
+    np.testing.assert_array_equal(res.x, base.x0)  # the only point where L is finite

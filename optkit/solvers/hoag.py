@@ -121,8 +121,12 @@ class HOAG(Solver):
         opts = self.options
         mu = previous.work if previous.work is not None else \
             problem.constant("lower_strong_convexity", x)
-        lower = solve_lower(problem, x, y, eps=eps, method=opts.lower_solver, mu=mu,
-                            L=problem.constant("lower_smoothness", x),
+        L = problem.constant("lower_smoothness", x)
+        if not (math.isfinite(mu) and math.isfinite(L) and 0 < mu <= L):  # x diverged
+            return _replace(previous, status=Status.NONFINITE, message=(
+                f"the lower level's constants are not finite at the new x (mu = {mu:.3g}, "
+                f"L = {L:.3g}): the upper iterate diverged"))
+        lower = solve_lower(problem, x, y, eps=eps, method=opts.lower_solver, mu=mu, L=L,
                             maxiter=opts.max_ll_iter)
         p, info = hypergradient(problem, x, lower.y, rtol=0.0, atol=eps,
                                 maxiter=opts.max_cg_iter)

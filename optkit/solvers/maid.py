@@ -147,9 +147,13 @@ class _Run:
         return self.problem.constant("lower_strong_convexity", x)
 
     def lower(self, x: Array, y: Array, eps: float):
+        """The certified lower solve at ``x``; ``None`` when a constant at ``x`` is not
+        finite (a diverging ``x``: the run ends with status 3)."""
+        mu, L = self.mu(x), self.problem.constant("lower_smoothness", x)
+        if not (math.isfinite(mu) and math.isfinite(L) and 0 < mu <= L):
+            return None
         return solve_lower(self.problem, x, y, eps=eps, method=self.opts.lower_solver,
-                           mu=self.mu(x), L=self.problem.constant("lower_smoothness", x),
-                           maxiter=self.opts.max_ll_iter)
+                           mu=mu, L=L, maxiter=self.opts.max_ll_iter)
 
 
 @register("maid", options=MAIDOptions, accepts=(BilevelProblem,),
@@ -198,6 +202,10 @@ class MAID(Solver):
         run = _Run(self, problem, x0, y0)
         eps = opts.eps0
         lower = run.lower(x0, y0, eps)
+        if lower is None:
+            raise ValueError(f"the lower level's constants at x0 are not finite or not "
+                             f"0 < mu <= L: mu = {run.mu(x0)!r}, "
+                             f"L = {problem.constant('lower_smoothness', x0)!r}")
         y = lower.y
         return MAIDState(x0, float(problem.upper_fun(x0, y)), y=y, eps=eps,
                          delta=opts.eps0 if opts.delta0 is None else opts.delta0,
@@ -255,6 +263,8 @@ class MAID(Solver):
         L_g = problem.constant("upper_smoothness", x)
         for _ in range(opts.max_grad_refine):
             lower = run.lower(x, y, eps)
+            if lower is None:
+                return None
             counts[0] += lower.iterations
             y = lower.y
             z, info = hypergradient(problem, x, y, rtol=0.0, atol=delta,
@@ -286,6 +296,8 @@ class MAID(Solver):
             a = alpha * opts.rho**i
             x_new = x - a * z
             lower = run.lower(x_new, y, eps)
+            if lower is None:
+                return "nan"
             counts[0] += lower.iterations
             y_new = lower.y
             F_new = float(problem.upper_fun(x_new, y_new))
