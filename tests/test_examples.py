@@ -402,6 +402,7 @@ def test_gns_logistic(tmp_path):
 # -- MAID bilevel learning (maid-bilevel.md, docs/methods/maid.rst) -----------------------------
 
 
+@pytest.mark.slow  # about a minute: CI runs it in its slow pass
 def test_maid_denoising(tmp_path):
     figures = run_example("maid_denoising", tmp_path)
     runs = figures["runs"]
@@ -431,6 +432,7 @@ def test_maid_denoising(tmp_path):
     assert runs["fixed eps=1e-1"]["cost_to_1pct"] is None
 
 
+@pytest.mark.slow  # about a minute: CI runs it in its slow pass
 def test_maid_vs_grid_search(tmp_path):
     figures = run_example("maid_vs_grid_search", tmp_path)
     ridge = figures["ridge-per-feature"]

@@ -736,6 +736,85 @@ def test_relu_training_thorough(method):
     _RELU[method][1]()
 
 
+# -- BilevelProblem ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bilevel:
+    """A quadratic bilevel problem: lower ``f = ½ yᵀHy - yᵀ(Bx + b)`` with ``cond(H) =
+    10**log_cond``, upper ``F = s (½‖y - t‖² + ½ r‖x‖²)``, ``s = 10**log_scale``; the upper
+    value turns NaN after ``nan_after`` calls (``None``: never). ``phi`` is the value function
+    in closed form."""
+
+    n: int
+    m: int
+    seed: int
+    log_cond: float
+    log_scale: int
+    nan_after: int | None
+
+    def parts(self) -> tuple[optkit.BilevelProblem, Callable]:
+        rng = np.random.default_rng(self.seed)
+        H = _spd(rng, self.m, self.log_cond)
+        B, b = rng.standard_normal((self.m, self.n)), rng.standard_normal(self.m)
+        t, s, r = rng.standard_normal(self.m), 10.0 ** self.log_scale, 0.1
+        eig = np.linalg.eigvalsh(H)
+        calls = [0]
+
+        def upper_fun(x, y):
+            calls[0] += 1
+            if self.nan_after is not None and calls[0] > self.nan_after:
+                return math.nan
+            return s * (0.5 * float((y - t) @ (y - t)) + 0.5 * r * float(x @ x))
+
+        def phi(x):
+            y = np.linalg.solve(H, B @ x + b)
+            return s * (0.5 * float((y - t) @ (y - t)) + 0.5 * r * float(x @ x))
+
+        problem = optkit.BilevelProblem(
+            upper_fun=upper_fun, upper_grad=lambda x, y: (s * r * x, s * (y - t)),
+            lower_fun=lambda x, y: 0.5 * float(y @ H @ y) - float(y @ (B @ x + b)),
+            lower_grad_y=lambda x, y: H @ y - B @ x - b, lower_grad_x=lambda x, y: -B.T @ y,
+            lower_hvp_yy=lambda x, y, v: H @ v, lower_hvp_xy=lambda x, y, v: -B.T @ v,
+            x0=rng.standard_normal(self.n), y0=np.zeros(self.m),
+            lower_strong_convexity=eig[0] * (1 - 1e-12), lower_smoothness=eig[-1] * (1 + 1e-12),
+            upper_smoothness=s, name="bilevel")
+        return problem, phi
+
+
+BILEVEL = st.builds(Bilevel, n=st.integers(1, 4), m=st.integers(1, 6),
+                    seed=st.integers(0, 2**16), log_cond=st.floats(0.0, 3.0),
+                    log_scale=st.integers(-100, 100),
+                    nan_after=st.one_of(st.none(), st.integers(1, 12)))
+#: The bilevel methods with a guaranteed exact decrease (MAID's certified line search).
+CERTIFIED = ("maid", "maid-fixed")
+
+
+@_property({"case": BILEVEL, "maxiter": MAXITER, "max_time": MAX_TIME}, 8,
+           methods=_accepting(optkit.BilevelProblem))
+def _bilevel_contract(method, case, maxiter, max_time):
+    """The contract on bilevel runs: ``fun = F(x, y)`` at the returned pair, and for MAID the
+    exact value function never above its start (without a NaN to stop it earlier)."""
+    problem, phi = case.parts()
+    res = optkit.minimize(problem, method=method,
+                          options=_options(method, maxiter, max_time))
+    finite_start = case.nan_after is None or case.nan_after > 1
+    if case.nan_after is not None and not finite_start:
+        assert res.status == 3
+        return
+    check_contract(res, lambda x: problem.upper_fun(x, res.y) if case.nan_after is None
+                   else res.fun, problem.x0, maxiter=maxiter, max_time=max_time,
+                   never_worse=False)
+    if case.nan_after is not None and res.status == 3:
+        return
+    assert res.status != 3, res.message
+    if method in CERTIFIED:
+        assert phi(res.x) <= phi(problem.x0) * (1 + 1e-12) + 1e-300, res.message
+
+
+test_bilevel_contract, test_bilevel_contract_thorough = _bilevel_contract
+
+
 @pytest.mark.parametrize("method", ALL)
 def test_max_time_zero_is_bad_input(method):
     with pytest.raises(ValueError, match="max_time"):
@@ -745,10 +824,13 @@ def test_max_time_zero_is_bad_input(method):
 _TINY = {**{m: Smooth(2, 0, 1.0, 0, False, False, 1.0).problem for m in GENERAL},
          **{m: Quadratic(3, 0, 1.0, 0, False, False).problem for m in BCD},
          **{m: Linear((3,), 0, 1.0, 0, True, False).problem for m in LINEAR},
-         **{m: ReLU(4, 2, 0, "squared", 0, -1.0).problem for m in RELU}}
+         **{m: ReLU(4, 2, 0, "squared", 0, -1.0).problem for m in RELU},
+         **{m: lambda: Bilevel(2, 3, 0, 1.0, 0, None).parts()[0]
+            for m in _accepting(optkit.BilevelProblem)}}
 
 
 def test_every_method_is_covered():
     """Each registered method is in one of the properties above (a new kind needs one)."""
-    covered = set(GENERAL) | set(BCD) | set(LINEAR) | set(RELU)
+    covered = set(GENERAL) | set(BCD) | set(LINEAR) | set(RELU) | set(
+        _accepting(optkit.BilevelProblem))
     assert covered == set(ALL), set(ALL) - covered

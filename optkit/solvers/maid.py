@@ -250,7 +250,7 @@ class MAID(Solver):
             eps, delta = max(opts.nu * eps, opts.eps_min), max(opts.nu * delta, opts.eps_min)
         # every retry failed: the iteration keeps x (as the reference code) with tighter
         # accuracies
-        return MAIDState(x.copy(), state.fun, y=y, eps=eps, delta=delta, alpha=state.alpha,
+        return MAIDState(x.copy(), F, y=y, eps=eps, delta=delta, alpha=state.alpha,
                          step=0.0, omega=omega, z_norm=z_norm, z=z, ls_fail=failures,
                          lower_iters=counts[0], cg_iters=counts[1], work=run)
 
