@@ -18,6 +18,7 @@ default). :func:`optkit.solvers.base.option` takes one as ``check=``; a tuple of
 
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 from typing import Any
@@ -30,16 +31,16 @@ __all__ = ["Constraint", "Interval", "OneOf", "Bool", "IsCallable", "InstanceOf"
 _CLOSED = ("neither", "left", "right", "both")
 
 
-class Constraint:
+class Constraint(abc.ABC):
     """A set of accepted values, with its description for messages and docs."""
 
+    @abc.abstractmethod
     def ok(self, value: Any) -> bool:
         """Whether ``value`` is accepted."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def describe(self) -> str:
         """The accepted values, for an error message (``"a number > 0"``)."""
-        raise NotImplementedError
 
     def doc(self) -> str:
         """The accepted values, for the documentation (``"> 0"``; empty when the option's

@@ -113,7 +113,7 @@ class HOAG(Solver):
             return state
         p_norm = float(np.linalg.norm(state.p))
         L = p_norm / math.sqrt(x0.size) if p_norm > 1e-3 else 1.0
-        return _replace(state, L=L)
+        return dataclasses.replace(state, L=L)
 
     def _evaluate(self, problem: BilevelProblem, x: Array, y: Array, eps: float,
                   previous: HOAGState, **fields: Any) -> HOAGState:
@@ -123,7 +123,7 @@ class HOAG(Solver):
             problem.constant("lower_strong_convexity", x)
         L = problem.constant("lower_smoothness", x)
         if not (math.isfinite(mu) and math.isfinite(L) and 0 < mu <= L):  # x diverged
-            return _replace(previous, status=Status.NONFINITE, message=(
+            return dataclasses.replace(previous, status=Status.NONFINITE, message=(
                 f"the lower level's constants are not finite at the new x (mu = {mu:.3g}, "
                 f"L = {L:.3g}): the upper iterate diverged"))
         lower = solve_lower(problem, x, y, eps=eps, method=opts.lower_solver, mu=mu, L=L,
@@ -134,7 +134,7 @@ class HOAG(Solver):
         counts = {"lower_iters": previous.lower_iters + lower.iterations,
                   "cg_iters": previous.cg_iters + info.iterations}
         if not (math.isfinite(F) and np.all(np.isfinite(p))):
-            return _replace(previous, status=Status.NONFINITE,
+            return dataclasses.replace(previous, status=Status.NONFINITE,
                             message=nan_trial_message("hypergradient"))
         base = {f: getattr(previous, f) for f in ("eps_old", "factor", "k", "L", "fun_old",
                                                   "x_old", "rejected", "work")}
@@ -145,7 +145,7 @@ class HOAG(Solver):
         opts = self.options
         budget = opts.ll_budget
         if budget is not None and state.lower_iters + state.cg_iters >= budget:
-            return _replace(state, status=Status.MAXITER,
+            return dataclasses.replace(state, status=Status.MAXITER,
                             message=f"the lower-level budget ll_budget={budget} is spent")
         C, L, p = 0.25, state.L, state.p
         incr = float(np.linalg.norm(p)) / L
@@ -188,7 +188,3 @@ def _schedule(kind: str, eps0: float, k: int) -> float:
     if kind == "cubic":
         return eps0 / (k + 1) ** 3
     return eps0
-
-
-def _replace(state: HOAGState, **fields: Any) -> HOAGState:
-    return dataclasses.replace(state, **fields)

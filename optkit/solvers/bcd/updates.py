@@ -7,6 +7,7 @@ and the option ``update`` picks one.
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 import numpy as np
@@ -72,7 +73,7 @@ def nonneg_qp(H: Array, q: Array, y0: Array | None = None, tol: float = 1e-12,
 # -- the rules ---------------------------------------------------------------------------------
 
 
-class Update:
+class Update(abc.ABC):
     """An update rule: ``rule(run, b) -> (x_b_new, trials)``, the block's new values and the
     objective values a line search computed (1 without one)."""
 
@@ -81,8 +82,9 @@ class Update:
     #: Whether it handles the non-smooth ``g`` of a GLM with ``l1`` or ``nonneg``.
     prox: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def __call__(self, run: Any, b: Index) -> tuple[Array, int]:
-        raise NotImplementedError
+        """The new ``x_b`` and the number of values a line search computed."""
 
 
 class ExactTree(Update):
