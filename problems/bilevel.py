@@ -11,6 +11,7 @@ They are registered in the catalog with kind ``"bilevel"``.
   hyperobjective ``Φ`` and optimum (experiment E1 of MAID, Salehi et al. 2023).
 - :func:`tv_denoising_1d`: learn the weight and the smoothing of a smoothed total-variation
   denoiser of piecewise-constant 1-D signals (E2, 1-D).
+- :func:`tv_denoising_2d`: the same for synthetic images of rectangles and disks (E2, 2-D).
 - :func:`ridge_per_feature`: one ridge penalty per feature, tuned on a validation set.
 - :func:`digits_logistic`: one L2 penalty per weight of multinomial logistic regression on the
   digits (E4).
@@ -40,7 +41,8 @@ from optkit.problem import BilevelProblem
 from problems._catalog import entry
 from problems._common import check_int, read_only
 
-__all__ = ["bilevel_quadratic", "tv_denoising_1d", "ridge_per_feature", "digits_logistic"]
+__all__ = ["bilevel_quadratic", "tv_denoising_1d", "tv_denoising_2d", "ridge_per_feature",
+           "digits_logistic"]
 
 Array = NDArray[np.float64]
 
@@ -213,11 +215,90 @@ def _piecewise_constant(n_signals: int, length: int, rng: np.random.Generator) -
     return clean
 
 
-def _diff_adjoint(w: Array) -> Array:
-    """``Dᵀw`` row by row, ``D`` the forward differences ``(Du)_j = u_{j+1} - u_j``."""
-    pad = np.zeros((w.shape[0], w.shape[1] + 2))
-    pad[:, 1:-1] = w
-    return -np.diff(pad, axis=1)
+def _diff_adjoint(w: Array, axis: int) -> Array:
+    """``Dᵀw`` along ``axis``, ``D`` the forward differences ``(Du)_j = u_{j+1} - u_j``."""
+    pad = [(0, 0)] * w.ndim
+    pad[axis] = (1, 1)
+    return -np.diff(np.pad(w, pad), axis=axis)
+
+
+def _tv_denoising(clean: Array, noisy: Array, sigma: float, name: str) -> BilevelProblem:
+    r"""The smoothed-TV denoising problem of the signals or images ``clean[i]`` (axis 0 counts
+    them) from ``noisy``: forward differences along every other axis, anisotropic sum.
+
+    With ``d`` the number of image axes, ``‖D‖² <= 4d`` and the lower smoothness is
+    ``1 + 2d e^{x0 - x1}``; see :func:`tv_denoising_1d` for the derivation.
+    """
+    shape, N = clean.shape, clean.shape[0]
+    axes = tuple(range(1, clean.ndim))
+    read_only(clean, noisy)
+    z, c = noisy.ravel(), clean.ravel()
+
+    def parts(x: Array, y: Array) -> tuple[float, float, list[Array], list[Array]]:
+        """``α, ν²``, and per axis ``t = Dy`` and ``r = sqrt(t² + ν²)``."""
+        alpha, nu2 = math.exp(x[0]), math.exp(2.0 * x[1])
+        u = y.reshape(shape)
+        t = [np.diff(u, axis=a) for a in axes]
+        return alpha, nu2, t, [np.sqrt(ta * ta + nu2) for ta in t]
+
+    def adjoint(w: list[Array]) -> Array:
+        """``Dᵀw`` summed over the axes, flattened."""
+        return sum(_diff_adjoint(wa, a) for wa, a in zip(w, axes, strict=True)).ravel()
+
+    def upper_fun(x: Array, y: Array) -> float:
+        return 0.5 * float(np.sum((y - c) ** 2)) / N
+
+    def upper_grad(x: Array, y: Array) -> tuple[Array, Array]:
+        return np.zeros(2), (y - c) / N
+
+    def lower_fun(x: Array, y: Array) -> float:
+        alpha, _, _, r = parts(x, y)
+        return (0.5 * float(np.sum((y - z) ** 2))
+                + 0.5 * alpha * sum(float(np.sum(ra)) for ra in r))
+
+    def lower_grad_y(x: Array, y: Array) -> Array:
+        alpha, _, t, r = parts(x, y)
+        return y - z + 0.5 * alpha * adjoint([ta / ra for ta, ra in zip(t, r, strict=True)])
+
+    def lower_grad_x(x: Array, y: Array) -> Array:
+        # ∂/∂x0 = ½ α Σ r;  ∂r/∂x1 = ν²/r
+        alpha, nu2, _, r = parts(x, y)
+        return 0.5 * alpha * np.array([sum(float(np.sum(ra)) for ra in r),
+                                       nu2 * sum(float(np.sum(1.0 / ra)) for ra in r)])
+
+    def lower_hvp_yy(x: Array, y: Array, v: Array) -> Array:
+        alpha, nu2, _, r = parts(x, y)
+        u = np.asarray(v, dtype=float).reshape(shape)
+        w = [nu2 / ra**3 * np.diff(u, axis=a) for ra, a in zip(r, axes, strict=True)]
+        return v + 0.5 * alpha * adjoint(w)
+
+    def lower_hvp_xy(x: Array, y: Array, v: Array) -> Array:
+        # ⟨∇_y f, v⟩ = ⟨y - z, v⟩ + ½ α Σ ⟨t/r, Dv⟩;  ∂(t/r)/∂x1 = -t ν²/r³
+        alpha, nu2, t, r = parts(x, y)
+        u = np.asarray(v, dtype=float).reshape(shape)
+        terms = list(zip(t, r, (np.diff(u, axis=a) for a in axes), strict=True))
+        return 0.5 * alpha * np.array(
+            [sum(float(np.sum(ta / ra * wa)) for ta, ra, wa in terms),
+             -nu2 * sum(float(np.sum(ta * wa / ra**3)) for ta, ra, wa in terms)])
+
+    def lower_smoothness(x: Array) -> float:
+        return 1.0 + 2.0 * len(axes) * math.exp(x[0] - x[1])
+
+    def psnr(y: ArrayLike) -> float:
+        err = np.clip(np.asarray(y, dtype=float).reshape(shape), 0.0, 1.0) - clean
+        mse = np.mean(err.reshape(N, -1) ** 2, axis=1)
+        with np.errstate(divide="ignore"):  # a perfect signal has an infinite PSNR
+            return float(np.mean(-10.0 * np.log10(mse)))
+
+    return BilevelProblem(
+        upper_fun=upper_fun, upper_grad=upper_grad, lower_fun=lower_fun,
+        lower_grad_y=lower_grad_y, lower_grad_x=lower_grad_x,
+        lower_hvp_yy=lower_hvp_yy, lower_hvp_xy=lower_hvp_xy,
+        x0=np.array([-5.0, -5.0]), y0=z.copy(),
+        lower_strong_convexity=1.0, lower_smoothness=lower_smoothness,
+        upper_smoothness=1.0 / N, name=name,
+        info={"clean": clean, "noisy": noisy, "sigma": sigma, "psnr": psnr},
+    )
 
 
 @entry("tv-denoising-1d", "bilevel")
@@ -281,65 +362,95 @@ def tv_denoising_1d(n_signals: int = 16, length: int = 256, sigma: float = 0.1,
     rng = np.random.default_rng(seed)
     clean = _piecewise_constant(N, n, rng)
     noisy = clean + sigma * rng.standard_normal((N, n))
-    read_only(clean, noisy)
-    shape = (N, n)
+    name = "tv-denoising-1d" if (N, n) == (16, 256) else f"tv-denoising-1d-{N}x{n}"
+    return _tv_denoising(clean, noisy, sigma, name)
 
-    def parts(x: Array, y: Array) -> tuple[float, float, Array, Array]:
-        """``α, ν², t = Dy (row by row), r = sqrt(t² + ν²)``."""
-        alpha, nu2 = math.exp(x[0]), math.exp(2.0 * x[1])
-        t = np.diff(y.reshape(shape), axis=1)
-        return alpha, nu2, t, np.sqrt(t * t + nu2)
 
-    def upper_fun(x: Array, y: Array) -> float:
-        return 0.5 * float(np.sum((y - clean.ravel()) ** 2)) / N
+# -- E2 (2-D): smoothed total-variation denoising of synthetic images ---------------------------
 
-    def upper_grad(x: Array, y: Array) -> tuple[Array, Array]:
-        return np.zeros(2), (y - clean.ravel()) / N
 
-    def lower_fun(x: Array, y: Array) -> float:
-        alpha, _, _, r = parts(x, y)
-        return 0.5 * float(np.sum((y - noisy.ravel()) ** 2)) + 0.5 * alpha * float(np.sum(r))
+def _shapes_images(n_images: int, size: int, rng: np.random.Generator) -> Array:
+    """Images with 2 to 4 axis-aligned rectangles or disks (intensity ``U(0, 1)`` each, later
+    ones on top) on a constant background ``U(0, 1)``."""
+    rows, cols = np.mgrid[0:size, 0:size]
+    images = np.empty((n_images, size, size))
+    for i in range(n_images):
+        image = np.full((size, size), rng.uniform(0.0, 1.0))
+        for _ in range(int(rng.integers(2, 5))):
+            level = rng.uniform(0.0, 1.0)
+            if rng.random() < 0.5:  # rectangle: two corners, at least 3 pixels a side
+                r0, c0 = rng.integers(0, size - 3, 2)
+                r1, c1 = r0 + rng.integers(3, size - r0 + 1), c0 + rng.integers(3, size - c0 + 1)
+                image[r0:r1, c0:c1] = level
+            else:  # disk: centre inside, radius between size/8 and size/3
+                r, c = rng.uniform(0, size, 2)
+                radius = rng.uniform(size / 8, size / 3)
+                image[(rows - r) ** 2 + (cols - c) ** 2 <= radius**2] = level
+        images[i] = image
+    return images
 
-    def lower_grad_y(x: Array, y: Array) -> Array:
-        alpha, _, t, r = parts(x, y)
-        return y - noisy.ravel() + 0.5 * alpha * _diff_adjoint(t / r).ravel()
 
-    def lower_grad_x(x: Array, y: Array) -> Array:
-        # ∂/∂x0 = ½ α Σ r;  ∂r/∂x1 = ν²/r
-        alpha, nu2, _, r = parts(x, y)
-        return 0.5 * alpha * np.array([float(np.sum(r)), nu2 * float(np.sum(1.0 / r))])
+@entry("tv-denoising-2d", "bilevel")
+def tv_denoising_2d(n_images: int = 8, size: int = 32, sigma: float = 0.1,
+                    seed: int = 0) -> BilevelProblem:
+    r"""Learn ``(log α, log ν)`` of anisotropic smoothed-TV denoising of synthetic images (E2).
 
-    def lower_hvp_yy(x: Array, y: Array, v: Array) -> Array:
-        alpha, nu2, _, r = parts(x, y)
-        w = np.diff(np.asarray(v, dtype=float).reshape(shape), axis=1)
-        return v + 0.5 * alpha * _diff_adjoint(nu2 / r**3 * w).ravel()
+    Parameters
+    ----------
+    n_images : int, default 8
+        Number ``N`` of training images.
+    size : int, default 32
+        Images are ``size x size`` (at least 4).
+    sigma : float, default 0.1
+        Standard deviation of the Gaussian noise.
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng``.
 
-    def lower_hvp_xy(x: Array, y: Array, v: Array) -> Array:
-        # ⟨∇_y f, v⟩ = ⟨y - z, v⟩ + ½ α ⟨t/r, Dv⟩;  ∂(t/r)/∂x1 = -t ν²/r³
-        alpha, nu2, t, r = parts(x, y)
-        w = np.diff(np.asarray(v, dtype=float).reshape(shape), axis=1)
-        return np.array([0.5 * alpha * float(np.sum(t / r * w)),
-                         -0.5 * alpha * nu2 * float(np.sum(t * w / r**3))])
+    Returns
+    -------
+    BilevelProblem
+        ``x = (log α, log ν) ∈ R²``, ``y ∈ R^{N·size²}`` the denoised images stacked
+        (``y.reshape(N, size, size)``), ``x0 = (-5, -5)``, ``y0`` the noisy images,
+        ``f_opt = None``. Constants: ``lower_strong_convexity = 1``,
+        ``lower_smoothness(x) = 1 + 4 e^{x0 - x1}``, ``upper_smoothness = 1/N``. ``info``:
+        ``"clean"`` and ``"noisy"`` (``(N, size, size)`` arrays), ``"sigma"`` and ``"psnr"``
+        (``y ->`` the mean over the images of ``20 log10(1/sqrt(mse))``, ``y`` clipped to
+        ``[0, 1]`` first).
 
-    def lower_smoothness(x: Array) -> float:
-        return 1.0 + 2.0 * math.exp(x[0] - x[1])
+    Notes
+    -----
+    Each clean image has a constant background and 2 to 4 axis-aligned rectangles or disks,
+    every intensity ``U(0, 1)``. With ``D_r`` and ``D_c`` the forward differences down the
+    rows and along the columns (no wrap-around), the lower objective is the anisotropic
 
-    def psnr(y: ArrayLike) -> float:
-        err = np.clip(np.asarray(y, dtype=float).reshape(shape), 0.0, 1.0) - clean
-        mse = np.mean(err**2, axis=1)
-        with np.errstate(divide="ignore"):  # a perfect signal has an infinite PSNR
-            return float(np.mean(-10.0 * np.log10(mse)))
+    .. math::
 
-    return BilevelProblem(
-        upper_fun=upper_fun, upper_grad=upper_grad, lower_fun=lower_fun,
-        lower_grad_y=lower_grad_y, lower_grad_x=lower_grad_x,
-        lower_hvp_yy=lower_hvp_yy, lower_hvp_xy=lower_hvp_xy,
-        x0=np.array([-5.0, -5.0]), y0=noisy.ravel().copy(),
-        lower_strong_convexity=1.0, lower_smoothness=lower_smoothness,
-        upper_smoothness=1.0 / N,
-        name="tv-denoising-1d" if shape == (16, 256) else f"tv-denoising-1d-{N}x{n}",
-        info={"clean": clean, "noisy": noisy, "sigma": sigma, "psnr": psnr},
-    )
+        f(x, y) = \sum_i \tfrac12 \|y_i - z_i\|^2 + \tfrac12 e^{x_0} \sum_i \Big(
+                  \sum_j \sqrt{(D_r y_i)_j^2 + e^{2 x_1}}
+                  + \sum_j \sqrt{(D_c y_i)_j^2 + e^{2 x_1}}\Big),
+
+    and ``F`` is as in :func:`tv_denoising_1d`. The smoothness bound follows as in 1-D, with
+    ``‖D_r‖² + ‖D_c‖² <= 8``: ``∇²_yy f ⪯ (1 + ½ α · 8/ν) I``.
+
+    Examples
+    --------
+    >>> from problems.bilevel import tv_denoising_2d
+    >>> p = tv_denoising_2d(n_images=2, size=16)
+    >>> p.n, p.m
+    (2, 512)
+    >>> p.info["clean"].shape
+    (2, 16, 16)
+    >>> print(f"{p.constant('lower_smoothness', p.x0):.1f}")
+    5.0
+    """
+    N = check_int("n_images", n_images, 1)
+    size = check_int("size", size, 4)
+    sigma = _check_positive("sigma", sigma, strict=False)
+    rng = np.random.default_rng(seed)
+    clean = _shapes_images(N, size, rng)
+    noisy = clean + sigma * rng.standard_normal(clean.shape)
+    name = "tv-denoising-2d" if (N, size) == (8, 32) else f"tv-denoising-2d-{N}x{size}"
+    return _tv_denoising(clean, noisy, sigma, name)
 
 
 # -- per-feature ridge regression ----------------------------------------------------------------

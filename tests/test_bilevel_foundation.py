@@ -10,8 +10,10 @@ import optkit
 from optkit.bilevel import (
     LINSOLVES,
     error_bound,
+    estimate_lipschitz,
     estimate_strong_convexity,
     hypergradient,
+    mixed_norm,
     solve_lower,
     value_bounds,
 )
@@ -199,6 +201,50 @@ def test_strong_convexity_estimate():
     mu = estimate_strong_convexity(big, np.zeros(1), np.zeros(60))
     true = np.linalg.eigvalsh(H)[0]
     assert true <= mu * (1 + 1e-9) and mu <= 1.01 * true
+
+
+@pytest.mark.parametrize("p", [3, 30])  # n <= iters: exact columns; n > iters: power iteration
+def test_mixed_norm(p):
+    problem, _, _, c = quadratic_bilevel(n_rows=60, m=6, p=p)
+    x, y = np.ones(p), np.zeros(6)
+    norm = mixed_norm(problem, x, y, iters=10)
+    if p <= 10:
+        assert norm == pytest.approx(c["B_norm"], rel=1e-8)
+    else:  # from below, close after 10 iterations
+        assert 0.95 * c["B_norm"] <= norm <= c["B_norm"] * (1 + 1e-8)
+    with pytest.raises(ValueError, match="at least 5"):
+        mixed_norm(problem, x, y, iters=4)
+
+
+def test_lipschitz_estimates_are_zero_for_a_quadratic_and_bound_the_change_of_the_solve():
+    problem, *_ = quadratic_bilevel()
+    rng = np.random.default_rng(0)
+    x, y, q = rng.standard_normal(3), rng.standard_normal(6), rng.standard_normal(6)
+    assert estimate_lipschitz(problem, x, y, q, radius=1e-3, mu=1.0, rng=rng) == (0.0, 0.0)
+    # TV denoising: A and B change with y. The estimates are the finite-difference ratios
+    # of their definitions along the probe drawn from the same generator.
+    from problems.bilevel import tv_denoising_1d
+
+    tv = tv_denoising_1d(n_signals=2, length=10)
+    x, y = np.array([0.5, -1.5]), tv.y0
+    b = tv.upper_grad(x, y)[1]
+    A = np.column_stack([tv.lower_hvp_yy(x, y, e) for e in np.eye(tv.m)])
+    q = np.linalg.solve(A, b)
+    radius = 1e-4
+    L_B, L_Ainv = estimate_lipschitz(tv, x, y, q, radius=radius, mu=1.0,
+                                     rng=np.random.default_rng(3))
+    u = np.random.default_rng(3).standard_normal(tv.m)
+    y2 = y + radius * u / np.linalg.norm(u)
+    dB = tv.lower_hvp_xy(x, y2, q) - tv.lower_hvp_xy(x, y, q)
+    assert L_B == pytest.approx(np.linalg.norm(dB) / (radius * np.linalg.norm(q)), rel=1e-12)
+    assert L_B > 0
+    A2 = np.column_stack([tv.lower_hvp_yy(x, y2, e) for e in np.eye(tv.m)])
+    change = np.linalg.norm(np.linalg.solve(A2, b) - q) / (radius * np.linalg.norm(b))
+    # the identity A'⁻¹b - A⁻¹b = A'⁻¹(A - A')q with ‖A'⁻¹‖ <= 1/μ = 1: an upper estimate,
+    # tight within the conditioning of A'
+    assert change <= L_Ainv * (1 + 1e-9) and L_Ainv <= np.linalg.cond(A2) * change
+    with pytest.raises(ValueError, match="radius"):
+        estimate_lipschitz(tv, x, y, q, radius=0.0, mu=1.0, rng=np.random.default_rng(0))
 
 
 def test_bad_input():

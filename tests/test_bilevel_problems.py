@@ -9,12 +9,19 @@ from finite_differences import central_grad, central_jac, rel_err
 
 import problems
 from optkit import BilevelProblem
-from problems.bilevel import bilevel_quadratic, digits_logistic, ridge_per_feature, tv_denoising_1d
+from problems.bilevel import (
+    bilevel_quadratic,
+    digits_logistic,
+    ridge_per_feature,
+    tv_denoising_1d,
+    tv_denoising_2d,
+)
 
 #: Small instances (fast finite differences); digits has one size only.
 SMALL = {
     "bilevel-quadratic": lambda: bilevel_quadratic(n_rows=30, m=4),
     "tv-denoising-1d": lambda: tv_denoising_1d(n_signals=3, length=12),
+    "tv-denoising-2d": lambda: tv_denoising_2d(n_images=2, size=5),
     "ridge-per-feature": lambda: ridge_per_feature(n_features=6, n_informative=2, n_train=20,
                                                    n_val=15, n_test=10),
     "digits-logistic": digits_logistic,
@@ -125,11 +132,11 @@ def _lower_solve(p: BilevelProblem, x: np.ndarray) -> np.ndarray:
     return y
 
 
-@pytest.mark.parametrize("name", ["tv-denoising-1d", "ridge-per-feature"])
+@pytest.mark.parametrize("name", ["tv-denoising-1d", "tv-denoising-2d", "ridge-per-feature"])
 def test_implicit_hypergradient_matches_finite_differences(built, name):
     # ∇Φ = ∇_x F - B A⁻¹ ∇_y F with A = ∇²_yy f, B v = lower_hvp_xy: the signs of all oracles
     p = built[name]
-    x = p.x0 + np.linspace(2.0, 3.0, p.n) if name == "tv-denoising-1d" else p.x0 - 1.0
+    x = p.x0 + np.linspace(2.0, 3.0, p.n) if name.startswith("tv") else p.x0 - 1.0
     y = _lower_solve(p, x)
     gx, gy = p.upper_grad(x, y)
     q = np.linalg.solve(dense_hessian(p, x, y), gy)
@@ -227,6 +234,16 @@ def test_tv_smoothness_bound_is_nearly_attained():
     assert lam <= L and lam >= 1 + 0.99 * (L - 1)
 
 
+def test_tv_2d_smoothness_bound_is_nearly_attained():
+    # flat image: λ_max = 1 + ½ α/ν (‖D_r‖² + ‖D_c‖²), which tends to 1 + ½ α/ν · 8
+    p = tv_denoising_2d(n_images=1, size=24)
+    x = np.array([0.5, -1.0])
+    L = p.constant("lower_smoothness", x)
+    assert L == pytest.approx(1 + 4 * np.exp(1.5))
+    lam = np.linalg.eigvalsh(dense_hessian(p, x, np.zeros(p.m)))[-1]
+    assert lam <= L and lam >= 1 + 0.98 * (L - 1)
+
+
 # -- data ------------------------------------------------------------------------------------------
 
 
@@ -243,6 +260,20 @@ def test_tv_noisy_psnr_is_what_sigma_implies():
     np.testing.assert_array_equal(p.y0, noisy.ravel())
     np.testing.assert_array_equal(p.x0, [-5.0, -5.0])
     assert p.lower_smoothness(p.x0) == 3.0 and p.upper_smoothness == 1 / 16
+
+
+def test_tv_2d_images_are_shapes_on_a_background_with_sigma_noise():
+    p = tv_denoising_2d()  # default size, 8 x 32 x 32
+    clean, noisy = p.info["clean"], p.info["noisy"]
+    assert clean.shape == noisy.shape == (8, 32, 32) and p.m == 8 * 32 * 32
+    assert clean.min() >= 0 and clean.max() <= 1
+    for image in clean:  # a few flat regions: several levels, edges in both directions
+        assert 2 <= np.unique(image).size <= 5
+        assert np.any(np.diff(image, axis=0)) and np.any(np.diff(image, axis=1))
+    assert np.std(noisy - clean) == pytest.approx(0.1, rel=0.05)
+    assert 20.0 <= p.info["psnr"](noisy.ravel()) <= 21.0
+    np.testing.assert_array_equal(p.y0, noisy.ravel())
+    assert p.upper_smoothness == 1 / 8
 
 
 def test_ridge_split_and_one_penalty_is_worse_than_per_feature():
@@ -289,6 +320,8 @@ def test_same_seed_same_data_other_seed_other_data():
     (bilevel_quadratic, {"noise": -1.0}),
     (tv_denoising_1d, {"length": 1}),
     (tv_denoising_1d, {"sigma": float("nan")}),
+    (tv_denoising_2d, {"size": 3}),
+    (tv_denoising_2d, {"n_images": 0}),
     (ridge_per_feature, {"n_features": 3, "n_informative": 4}),
     (digits_logistic, {"x0": float("inf")}),
 ])
@@ -310,5 +343,6 @@ def test_get_builds_bilevel_problems_with_keywords():
     p = problems.get("bilevel-quadratic", n_rows=200)
     assert isinstance(p, BilevelProblem) and p.info["A1"].shape == (200, 10)
     assert problems.get("tv-denoising-1d", n_signals=2, length=16).m == 32
+    assert problems.get("tv-denoising-2d", n_images=2, size=8).m == 128
     assert problems.get("ridge-per-feature", n_features=7).n == 7
     assert isinstance(problems.get("digits-logistic"), BilevelProblem)

@@ -106,6 +106,35 @@ def test_unknown_strong_convexity_is_estimated(e1):
     assert res.mu == pytest.approx(problem.lower_strong_convexity, rel=1e-8)
 
 
+def test_estimated_lipschitz_constants_change_nothing_on_a_quadratic(e1):
+    # E1's Hessians do not depend on y: the estimates are exactly 0 and the run is the default's
+    problem, phi, _ = e1
+    plain = optkit.minimize(problem, method="maid", options={"maxiter": 20})
+    est = optkit.minimize(problem, method="maid", options={"maxiter": 20, "L_B": "estimate",
+                                                           "L_Ainv": "estimate"})
+    assert est.L_B == 0.0 and est.L_Ainv == 0.0 and "L_B" not in plain
+    np.testing.assert_array_equal(est.x, plain.x)
+    np.testing.assert_array_equal(est.history["eps"], plain.history["eps"])
+
+
+def test_estimated_lipschitz_constants_tighten_the_accuracy_on_tv():
+    from problems.bilevel import tv_denoising_1d
+
+    p = tv_denoising_1d(n_signals=2, length=32)
+    opts = {"maxiter": 15, "alpha0": 1.0}
+    plain = optkit.minimize(p, method="maid", options=opts)
+    est = optkit.minimize(p, method="maid", options={**opts, "L_B": "estimate",
+                                                     "L_Ainv": "estimate"})
+    assert est.L_B > 0 and est.L_Ainv > 0
+    # the first iteration starts from the same point and accuracies: the same (ε, δ) then
+    # give a larger bound ω with the nonzero constants
+    assert est.history["eps"][1] == plain.history["eps"][1]
+    assert est.history["omega"][1] > 1.1 * plain.history["omega"][1]
+    assert est.fun < p.upper_fun(p.x0, p.y0)
+    with pytest.raises(ValueError, match="option 'L_B'"):
+        optkit.minimize(p, method="maid", options={"L_B": "bogus"})
+
+
 def test_bad_input_and_non_finite_values(e1):
     problem, phi, _ = e1
     with pytest.raises(ValueError, match="upper_smoothness"):

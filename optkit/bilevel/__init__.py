@@ -9,6 +9,7 @@ Every oracle call a method makes through these functions is counted by the drive
 
 from optkit.bilevel.bounds import (
     error_bound,
+    estimate_lipschitz,
     estimate_strong_convexity,
     mixed_norm,
     value_bounds,
@@ -19,5 +20,4 @@ from optkit.bilevel.lower import LOWER_SOLVERS, LowerSolve, solve_lower
 
 __all__ = ["hypergradient", "HypergradientInfo", "LINSOLVES", "solve_lower", "LowerSolve",
            "LOWER_SOLVERS", "error_bound", "value_bounds", "estimate_strong_convexity",
-           "check_derivatives",
-           "mixed_norm"]
+           "estimate_lipschitz", "check_derivatives", "mixed_norm"]

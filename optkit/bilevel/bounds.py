@@ -1,6 +1,6 @@
 """Certified bounds for inexact hypergradients (MAID's spec, section 2; Ehrhardt and
-Roberts, IMA J. Appl. Math. 89(1), 2024), and an estimate of the lower level's strong
-convexity.
+Roberts, IMA J. Appl. Math. 89(1), 2024), and estimates of the constants they need: the lower
+level's strong convexity, ``‖B‖`` and the Lipschitz constants ``L_B`` and ``L_{A⁻¹}``.
 
 With ``‖ỹ - y*(x)‖ <= ε`` (a certified lower solve) and the linear system solved to residual
 ``δ``, the hypergradient ``z`` at ``(x, ỹ)`` satisfies ``‖z - ∇Φ(x)‖ <= ω(ε, δ)``
@@ -14,9 +14,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse.linalg as spla
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["error_bound", "value_bounds", "estimate_strong_convexity", "mixed_norm"]
+Array = NDArray[np.float64]
+
+__all__ = ["error_bound", "value_bounds", "estimate_strong_convexity", "mixed_norm",
+           "estimate_lipschitz"]
 
 
 def error_bound(eps: float, delta: float, *, mu: float, B_norm: float, upper_grad_norm: float,
@@ -147,7 +150,8 @@ def mixed_norm(problem: Any, x: ArrayLike, y: ArrayLike, *, iters: int = 10, see
     ``Mᵀ u`` (from ``R^n`` to ``R^m``) is the derivative of ``∇_y f(x + t u, y)`` at
     ``t = 0``, taken by central differences of ``lower_grad_y`` (exact for a lower level
     linear in ``x``). Power iteration approaches the norm from below: ``iters`` (at least 5,
-    as MAID's spec asks) pairs of products.
+    as MAID's spec asks) pairs of products. When ``n <= iters``, ``Mᵀ`` is built column by
+    column instead (``2n`` gradients) and its norm is exact up to the differences' error.
 
     Parameters
     ----------
@@ -167,15 +171,75 @@ def mixed_norm(problem: Any, x: ArrayLike, y: ArrayLike, *, iters: int = 10, see
     y = np.asarray(y, dtype=float)
     if iters < 5:
         raise ValueError(f"iters must be at least 5, got {iters}")
+    h = 1e-6 * max(1.0, float(np.linalg.norm(x)))
+
+    def transposed(u: Array) -> Array:  # Mᵀu, by central differences
+        return (problem.lower_grad_y(x + h * u, y) - problem.lower_grad_y(x - h * u, y)) / (2 * h)
+
+    if x.shape[0] <= iters:  # few columns: Mᵀ itself, at less cost than the iteration
+        return float(np.linalg.norm(np.column_stack([transposed(e) for e in np.eye(x.shape[0])]),
+                                    2))
     u = np.random.default_rng(seed).standard_normal(x.shape[0])
     u /= np.linalg.norm(u)
-    h = 1e-6 * max(1.0, float(np.linalg.norm(x)))
     norm = 0.0
     for _ in range(iters):
-        w = (problem.lower_grad_y(x + h * u, y) - problem.lower_grad_y(x - h * u, y)) / (2 * h)
-        v = problem.lower_hvp_xy(x, y, w)
+        v = problem.lower_hvp_xy(x, y, transposed(u))
         norm = float(np.linalg.norm(v))
         if norm == 0.0 or not math.isfinite(norm):
             return math.sqrt(norm)
         u = v / norm
     return math.sqrt(norm)
+
+
+def estimate_lipschitz(problem: Any, x: ArrayLike, y: ArrayLike, q: ArrayLike, *, radius: float,
+                       mu: float, rng: np.random.Generator) -> tuple[float, float]:
+    """Local estimates of ``L_B`` and ``L_{A⁻¹}`` of :func:`error_bound`: how fast
+    ``B = ∇²_xy f`` and ``A⁻¹ = (∇²_yy f)⁻¹`` change in ``y`` near ``y``, seen along ``q``.
+
+    A point ``y' = y + radius·u`` (``u`` a random unit vector) gives
+
+    - ``L_B ≈ ‖B(y')q - B(y)q‖ / (radius ‖q‖)``;
+    - ``L_{A⁻¹} ≈ ‖(A(y') - A(y))q‖ / (radius μ ‖A(y)q‖)``, from
+      ``A(y')⁻¹b - A(y)⁻¹b = A(y')⁻¹(A(y) - A(y'))q`` for ``q = A(y)⁻¹b`` and
+      ``‖A(y')⁻¹‖ <= 1/μ``: four products and no extra linear solve.
+
+    They are estimates along one direction, not certified bounds; MAID keeps their running
+    maxima over a run (as the reference code does with its cruder versions).
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+        Needs ``lower_hvp_yy`` and ``lower_hvp_xy``.
+    x, y : array_like
+        The point (``y`` the lower iterate, certified within ``radius`` of ``y*(x)``).
+    q : array_like
+        The linear system's solution (the direction the constants are seen along).
+    radius : float
+        Distance of the probe point, > 0 (MAID passes the accuracy ``ε``).
+    mu : float
+        The lower level's strong convexity, > 0.
+    rng : numpy.random.Generator
+        Draws ``u``.
+
+    Returns
+    -------
+    L_B, L_Ainv : float
+        0 when ``q = 0``.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    q = np.asarray(q, dtype=float)
+    if not (radius > 0 and mu > 0):
+        raise ValueError(f"radius and mu must be > 0, got {radius!r} and {mu!r}")
+    q_norm = float(np.linalg.norm(q))
+    if q_norm == 0.0:
+        return 0.0, 0.0
+    u = rng.standard_normal(y.shape[0])
+    y_probe = y + radius / float(np.linalg.norm(u)) * u
+    dB = problem.lower_hvp_xy(x, y_probe, q) - problem.lower_hvp_xy(x, y, q)
+    Aq = problem.lower_hvp_yy(x, y, q)
+    dA = problem.lower_hvp_yy(x, y_probe, q) - Aq
+    L_B = float(np.linalg.norm(dB)) / (radius * q_norm)
+    Aq_norm = float(np.linalg.norm(Aq))
+    L_Ainv = float(np.linalg.norm(dA)) / (radius * mu * Aq_norm) if Aq_norm > 0 else 0.0
+    return L_B, L_Ainv

@@ -20,6 +20,7 @@ from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Bool, Interval,
 from optkit.bilevel import (
     LOWER_SOLVERS,
     error_bound,
+    estimate_lipschitz,
     estimate_strong_convexity,
     hypergradient,
     mixed_norm,
@@ -80,10 +81,14 @@ class MAIDOptions(Options):
                                       "code).", check=OneOf("relaxed", "same"))
     B_norm: float | None = option(None, "‖∇²_xy f‖₂ (None: estimated at each iteration by "
                                         "power iteration).", check=(POSITIVE, None))
-    L_B: float = option(0.0, "Lipschitz constant in y of ∇²_xy f (0: f quadratic in y with x "
-                             "entering linearly).", check=NON_NEGATIVE)
-    L_Ainv: float = option(0.0, "Lipschitz constant in y of (∇²_yy f)⁻¹.",
-                           check=NON_NEGATIVE)
+    L_B: float | str = option(0.0, "Lipschitz constant in y of ∇²_xy f (0: f quadratic in y "
+                                   "with x entering linearly), or 'estimate': the running "
+                                   "maximum of local estimates (optkit.bilevel."
+                                   "estimate_lipschitz), as the reference code does.",
+                              check=(NON_NEGATIVE, OneOf("estimate")))
+    L_Ainv: float | str = option(0.0, "Lipschitz constant in y of (∇²_yy f)⁻¹, or "
+                                      "'estimate' (see L_B).",
+                                 check=(NON_NEGATIVE, OneOf("estimate")))
     adaptive: bool = option(True, "Adapt ε and δ (MAID); False keeps them fixed (the "
                                   "fixed-accuracy baseline).", check=Bool())
 
@@ -140,6 +145,25 @@ class _Run:
         self.mu_estimate = (estimate_strong_convexity(problem, x, y)
                             if self.mu_estimated else None)
         self.c_armijo = opts.eta**2 if opts.c_armijo is None else opts.c_armijo
+        self.estimated = tuple(name for name in ("L_B", "L_Ainv")
+                               if getattr(opts, name) == "estimate")
+        #: L_B and L_Ainv: the options' values, or running maxima of estimates from 0.
+        self.lipschitz = {name: 0.0 if name in self.estimated else float(getattr(opts, name))
+                          for name in ("L_B", "L_Ainv")}
+        self.rng = solver.generator() if self.estimated else None
+
+    def constants(self, x: Array, y: Array, q: Array, eps: float, mu: float) -> dict[str, float]:
+        """``L_B`` and ``L_Ainv`` for the bound at ``(x, ỹ)``: the running maxima updated by
+        an estimate at distance ``ε`` (at least ``1e-8 (1 + ‖ỹ‖)``, above rounding) when the
+        options ask for estimates."""
+        if self.estimated:
+            radius = max(eps, 1e-8 * (1.0 + float(np.linalg.norm(y))))
+            found = dict(zip(("L_B", "L_Ainv"), estimate_lipschitz(
+                self.problem, x, y, q, radius=radius, mu=mu, rng=self.rng), strict=True))
+            for name in self.estimated:
+                if math.isfinite(found[name]):
+                    self.lipschitz[name] = max(self.lipschitz[name], found[name])
+        return self.lipschitz
 
     def mu(self, x: Array) -> float:
         if self.mu_estimated:
@@ -180,10 +204,12 @@ class MAID(Solver):
 
     Needs ``lower_hvp_yy``, ``lower_hvp_xy``, ``lower_smoothness`` and ``upper_smoothness``;
     ``lower_strong_convexity`` is estimated (a few Lanczos steps) when not given, and the
-    estimate reported as ``res.mu``. The history adds ``upper_loss``, ``eps``, ``delta``,
-    ``omega``, ``z_norm``, ``step``, ``ls_fail`` and the cumulative ``lower_iters``,
-    ``cg_iters`` and ``cost`` (their sum, the paper's x-axis); the result adds ``y``, the last
-    hypergradient ``hypergradient``, ``eps`` and ``delta``.
+    estimate reported as ``res.mu``. ``L_B`` and ``L_Ainv`` (0 by default, exact for a lower
+    level quadratic in ``y`` with ``x`` entering linearly) may be ``"estimate"``: running
+    maxima of local estimates, reported as ``res.L_B`` and ``res.L_Ainv``. The history adds
+    ``upper_loss``, ``eps``, ``delta``, ``omega``, ``z_norm``, ``step``, ``ls_fail`` and the
+    cumulative ``lower_iters``, ``cg_iters`` and ``cost`` (their sum, the paper's x-axis);
+    the result adds ``y``, the last hypergradient ``hypergradient``, ``eps`` and ``delta``.
 
     Status codes: 0 (``‖z‖`` and ``ω`` below ``gtol``, or the accuracy floor ``eps_min``
     reached with the line search still failing), 1 (``maxiter`` or ``ll_budget``), 3, 4, 99.
@@ -276,7 +302,7 @@ class MAID(Solver):
             gy_norm = float(np.linalg.norm(info.upper_grad_y))
             B = opts.B_norm if opts.B_norm is not None else mixed_norm(problem, x, y)
             omega = error_bound(eps, info.residual, mu=mu, B_norm=B, upper_grad_norm=gy_norm,
-                                L_g=L_g, L_B=opts.L_B, L_Ainv=opts.L_Ainv)
+                                L_g=L_g, **run.constants(x, y, info.q, eps, mu))
             if (not opts.adaptive or omega <= (1.0 - opts.eta) * float(np.linalg.norm(z))
                     or (eps <= opts.eps_min and delta <= opts.eps_min)):
                 break
@@ -318,6 +344,8 @@ class MAID(Solver):
                   "lower_iters": state.lower_iters, "cg_iters": state.cg_iters}
         if run.mu_estimated:
             fields["mu"] = run.mu_estimate
+        for name in run.estimated:
+            fields[name] = run.lipschitz[name]
         return fields
 
 
