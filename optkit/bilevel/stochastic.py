@@ -1,0 +1,140 @@
+"""The pieces of stochastic bilevel methods (BO-REP and its baselines; spec
+``papers/bo-rep.md`` sections 2-3): where the oracles come from, SGD on the lower level, the
+initialization refinement, the linear-system variable's step and the Neumann series.
+
+Each piece draws its own mini-batches from an :class:`Oracles` (``sample_lower`` and
+``sample_upper`` of :class:`optkit.BilevelProblem`, or the full problem when there is no
+mini-batch size), so that every estimate uses independent samples, as the algorithms
+assume. NumPy in, NumPy out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Oracles", "project_ball", "lower_sgd", "epoch_sgd", "z_step", "neumann"]
+
+Array = NDArray[np.float64]
+
+
+class Oracles:
+    """The source of a run's oracles: a fresh mini-batch of a level on each draw.
+
+    Parameters
+    ----------
+    problem : BilevelProblem
+    batch_size : int or None
+        Mini-batch size passed to ``problem.sample_lower`` / ``sample_upper``. ``None``:
+        every draw is the full problem (deterministic oracles).
+    rng : numpy.random.Generator
+        The run's generator, passed to the samplers.
+
+    Raises
+    ------
+    TypeError
+        With a ``batch_size`` when the problem has neither sampler.
+
+    Notes
+    -----
+    A level without a sampler is always drawn as the full problem (a deterministic upper
+    level over a stochastic lower one, say).
+    """
+
+    def __init__(self, problem: Any, batch_size: int | None,
+                 rng: np.random.Generator) -> None:
+        if batch_size is not None and problem.sample_lower is None \
+                and problem.sample_upper is None:
+            raise TypeError(f"batch_size needs a stochastic problem (with sample_lower or "
+                            f"sample_upper); {problem.name!r} has neither")
+        self.problem, self.batch_size, self.rng = problem, batch_size, rng
+
+    def upper(self) -> Any:
+        """The upper level on a fresh mini-batch (``upper_fun``, ``upper_grad``)."""
+        return self._draw(self.problem.sample_upper)
+
+    def lower(self) -> Any:
+        """The lower level on a fresh mini-batch (``lower_grad_y``, the products)."""
+        return self._draw(self.problem.sample_lower)
+
+    def _draw(self, sampler: Any) -> Any:
+        if self.batch_size is None or sampler is None:
+            return self.problem
+        return sampler(self.batch_size, self.rng)
+
+
+def project_ball(v: Array, center: Array | float, radius: float | None) -> Array:
+    """The Euclidean projection of ``v`` onto the ball of ``radius`` about ``center``
+    (``v`` itself when ``radius`` is ``None``)."""
+    if radius is None:
+        return v
+    d = v - center
+    norm = float(np.linalg.norm(d))
+    return v if norm <= radius else center + (radius / norm) * d
+
+
+def lower_sgd(oracles: Oracles, x: Array, y: Array, *, steps: int, lr: float,
+              radius: float | None = None, accumulate: bool = False) -> Array:
+    """``steps`` SGD steps on the lower level from ``y``, each on a fresh mini-batch,
+    projected onto the ball of ``radius`` about the start (BO-REP's Algorithm 2).
+
+    ``accumulate=True`` reproduces the reference code, which never zeroes the gradient
+    between steps: step ``k`` uses the sum of the ``k + 1`` gradients drawn so far.
+    """
+    center, total = y, None
+    for _ in range(steps):
+        g = oracles.lower().lower_grad_y(x, y)
+        if accumulate:
+            g = total = g if total is None else total + g
+        y = project_ball(y - lr * g, center, radius)
+    return y
+
+
+def epoch_sgd(oracles: Oracles, x: Array, y: Array, *, epochs: int, steps: int, lr: float,
+              radius: float | None = None) -> Array:
+    """Epoch-SGD (Hazan and Kale, 2014) on the strongly convex lower level at ``x``: BO-REP's
+    initialization refinement (Algorithm 3).
+
+    Epoch ``k`` runs ``steps · 2^k`` projected SGD steps with step ``lr / 2^k`` in the ball
+    of ``radius / 2^{k/2}`` about its start, and the next epoch starts at their average:
+    ``steps (2^epochs - 1)`` lower gradients in all.
+    """
+    for _ in range(epochs):
+        start, total, current = y, np.zeros_like(y), y
+        for _ in range(steps):
+            g = oracles.lower().lower_grad_y(x, current)
+            current = project_ball(current - lr * g, start, radius)
+            total = total + current
+        y = total / steps
+        lr, steps = lr / 2.0, 2 * steps
+        radius = None if radius is None else radius / np.sqrt(2.0)
+    return y
+
+
+def z_step(oracles: Oracles, x: Array, y: Array, z: Array, upper_grad_y: Array, *, lr: float,
+           radius: float | None = None) -> Array:
+    """One SGD step on ``q(z) = ½ zᵀ ∇²_yy f z - ∇_y Fᵀ z`` (whose minimizer is
+    ``(∇²_yy f)⁻¹ ∇_y F``), its Hessian-vector product on a fresh lower mini-batch, projected
+    onto the ball of ``radius`` about 0."""
+    hz = oracles.lower().lower_hvp_yy(x, y, z)
+    return project_ball(z - lr * (hz - upper_grad_y), 0.0, radius)
+
+
+def neumann(oracles: Oracles, x: Array, y: Array, v: Array, *, step: float, terms: int,
+            include_v0: bool = True) -> Array:
+    """The truncated Neumann series ``a Σ_{q<Q} (I - a H)^q v ≈ H⁻¹ v``, ``H = ∇²_yy f``, with
+    ``a = step``, ``Q = terms`` and each product on a fresh lower mini-batch (``Q - 1``
+    products).
+
+    Without noise its error is at most ``(1 - aμ)^Q ‖H⁻¹v‖`` for ``a <= 1/L``.
+    ``include_v0=False`` reproduces the reference codes, which sum ``q = 1, ..., Q`` and
+    omit ``v`` itself (``Q`` products).
+    """
+    p = v
+    total = v if include_v0 else np.zeros_like(v)
+    for _ in range(terms - 1 if include_v0 else terms):
+        p = p - step * oracles.lower().lower_hvp_yy(x, y, p)
+        total = total + p
+    return step * total
