@@ -205,14 +205,20 @@ def _wrap_callback(callback: Callable | None) -> Callable[[State, int], None] | 
         params = []
     if params == ["intermediate_result"]:
         def call(state: State, nit: int) -> None:
-            res = OptimizeResult(x=state.x.copy(), fun=state.fun, nit=nit)
+            res = OptimizeResult(x=_copy(state.x), fun=state.fun, nit=nit)
             if state.grad is not None:
-                res["jac"] = state.grad.copy()
+                res["jac"] = _copy(state.grad)
             callback(intermediate_result=res)
     else:
         def call(state: State, nit: int) -> None:
-            callback(np.copy(state.x))
+            callback(_copy(state.x))
     return call
+
+
+def _copy(x: Any) -> np.ndarray:
+    """A NumPy copy of an iterate: an array, or a torch tensor on any device (the torch
+    backends' iterates)."""
+    return x.detach().cpu().numpy().copy() if hasattr(x, "detach") else np.copy(x)
 
 
 _INFINITIES = (math.inf, -math.inf)

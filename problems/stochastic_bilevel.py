@@ -40,17 +40,23 @@ def with_noise(problem: BilevelProblem, sigma: float) -> BilevelProblem:
     """``problem`` with ``sample_upper`` and ``sample_lower``: ``sample(batch_size, rng)``
     returns the problem whose gradients and Hessian-vector products add independent
     ``N(0, σ²/batch_size)`` noise to every entry at every call (the mean of ``batch_size``
-    noisy oracles), drawn from a generator seeded from ``rng``; values are exact."""
+    noisy oracles), drawn from a generator seeded from ``rng``; values are exact. Oracles
+    that return tensors get the same noise, as tensors on their device."""
     sigma = float(sigma)
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be finite and >= 0, got {sigma!r}")
+
+    def plus_noise(value: Any, scale: float, rng: np.random.Generator) -> Any:
+        noise = scale * rng.standard_normal(tuple(value.shape))
+        # a tensor (a problem of BilevelProblem.from_torch(..., tensors=True)) on its device
+        return value + (value.new_tensor(noise) if hasattr(value, "new_tensor") else noise)
 
     def noisy(fun: Callable[..., Any], scale: float, rng: np.random.Generator):
         def oracle(*args: Array) -> Any:
             value = fun(*args)
             if isinstance(value, tuple):  # upper_grad: (∇_x F, ∇_y F)
-                return tuple(v + scale * rng.standard_normal(v.shape) for v in value)
-            return value + scale * rng.standard_normal(value.shape)
+                return tuple(plus_noise(v, scale, rng) for v in value)
+            return plus_noise(value, scale, rng)
         return oracle
 
     def sampler(names: tuple[str, ...]):

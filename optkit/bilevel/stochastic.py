@@ -5,19 +5,38 @@ initialization refinement, the linear-system variable's step and the Neumann ser
 Each piece draws its own mini-batches from an :class:`Oracles` (``sample_lower`` and
 ``sample_upper`` of :class:`optkit.BilevelProblem`, or the full problem when there is no
 mini-batch size), so that every estimate uses independent samples, as the algorithms
-assume. NumPy in, NumPy out.
+assume. They work alike on NumPy arrays and on torch tensors on any device (the oracles of a
+problem built by ``BilevelProblem.from_torch(..., tensors=True)``), and import no torch: a
+tensor is recognized by its methods.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Oracles", "project_ball", "lower_sgd", "epoch_sgd", "z_step", "neumann"]
+__all__ = ["Oracles", "project_ball", "lower_sgd", "epoch_sgd", "z_step", "neumann", "norm",
+           "all_finite", "zeros_like"]
 
 Array = NDArray[np.float64]
+
+
+def norm(v: Any) -> float:
+    """``‖v‖₂`` of an array or a tensor, as a float."""
+    return math.sqrt(float((v * v).sum()))
+
+
+def all_finite(v: Any) -> bool:
+    """Whether every entry of an array or a tensor is finite."""
+    return bool(v.isfinite().all()) if hasattr(v, "isfinite") else bool(np.isfinite(v).all())
+
+
+def zeros_like(v: Any) -> Any:
+    """Zeros of the shape, dtype (and device) of an array or a tensor."""
+    return v.new_zeros(v.shape) if hasattr(v, "new_zeros") else np.zeros_like(v)
 
 
 class Oracles:
@@ -71,8 +90,8 @@ def project_ball(v: Array, center: Array | float, radius: float | None) -> Array
     if radius is None:
         return v
     d = v - center
-    norm = float(np.linalg.norm(d))
-    return v if norm <= radius else center + (radius / norm) * d
+    length = norm(d)
+    return v if length <= radius else center + (radius / length) * d
 
 
 def lower_sgd(oracles: Oracles, x: Array, y: Array, *, steps: int, lr: float,
@@ -102,14 +121,14 @@ def epoch_sgd(oracles: Oracles, x: Array, y: Array, *, epochs: int, steps: int, 
     ``steps (2^epochs - 1)`` lower gradients in all.
     """
     for _ in range(epochs):
-        start, total, current = y, np.zeros_like(y), y
+        start, total, current = y, zeros_like(y), y
         for _ in range(steps):
             g = oracles.lower().lower_grad_y(x, current)
             current = project_ball(current - lr * g, start, radius)
             total = total + current
         y = total / steps
         lr, steps = lr / 2.0, 2 * steps
-        radius = None if radius is None else radius / np.sqrt(2.0)
+        radius = None if radius is None else radius / math.sqrt(2.0)
     return y
 
 
@@ -133,7 +152,7 @@ def neumann(oracles: Oracles, x: Array, y: Array, v: Array, *, step: float, term
     omit ``v`` itself (``Q`` products).
     """
     p = v
-    total = v if include_v0 else np.zeros_like(v)
+    total = v if include_v0 else zeros_like(v)
     for _ in range(terms - 1 if include_v0 else terms):
         p = p - step * oracles.lower().lower_hvp_yy(x, y, p)
         total = total + p

@@ -1,5 +1,11 @@
 """What the stochastic bilevel methods share (BO-REP and its baselines, in ``bo_rep.py`` and
-``stocbio.py``): their state, made at each iterate, and the end of a diverging run."""
+``stocbio.py``): the start on either backend, their state, made at each iterate, the end of a
+diverging run, and the result's arrays.
+
+With ``backend="torch"`` the iterates are tensors on the problem's device (a problem from
+``BilevelProblem.from_torch(..., tensors=True)``) from start to end; only the result and a
+closed-form ``∇Φ`` for the history see NumPy copies.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from optkit.bilevel.stochastic import Oracles
+from optkit.bilevel.stochastic import Oracles, all_finite
 from optkit.problem import BilevelProblem
 from optkit.result import Status
 from optkit.solvers.base import State
 
-__all__ = ["StochasticState", "stochastic_state", "diverged"]
+__all__ = ["StochasticState", "start", "stochastic_state", "finite", "diverged", "host"]
 
 Array = NDArray[np.float64]
 
@@ -47,7 +53,7 @@ def stochastic_state(problem: BilevelProblem, x: Array, **fields: Any) -> Stocha
     phi_grad = problem.info.get("phi_grad")
     return StochasticState(
         x, float(problem.upper_fun(x, fields["y"])),
-        phi_grad_norm=(float(np.linalg.norm(phi_grad(x))) if phi_grad is not None
+        phi_grad_norm=(float(np.linalg.norm(phi_grad(host(x)))) if phi_grad is not None
                        else math.nan), **fields)
 
 
@@ -57,3 +63,33 @@ def diverged(state: StochasticState) -> StochasticState:
     return dataclasses.replace(state, status=Status.NONFINITE, message=(
         f"the iterates diverged after iteration {state.t} (a non-finite iterate or upper "
         f"loss): the step size is too large for this problem"))
+
+
+def start(solver: Any, problem: BilevelProblem, x0: Array,
+          y0: Array) -> tuple[Any, Any, Oracles]:
+    """The starting point on the solver's backend (tensors for ``"torch"``), and the run's
+    oracle source with its own generator.
+
+    Raises
+    ------
+    TypeError
+        For ``backend="torch"`` on a problem whose oracles take NumPy arrays.
+    """
+    if solver.backend == "torch":
+        tensor = problem.info.get("tensor")
+        if tensor is None:
+            raise TypeError(f"backend='torch' needs a problem whose oracles take tensors "
+                            f"(BilevelProblem.from_torch(..., tensors=True)); "
+                            f"{problem.name!r} takes NumPy arrays")
+        x0, y0 = tensor(x0), tensor(y0)
+    return x0, y0, Oracles(problem, solver.options.batch_size, solver.generator())
+
+
+def finite(state: StochasticState, *arrays: Any) -> bool:
+    """Whether the state's upper loss and ``arrays`` are all finite."""
+    return math.isfinite(state.fun) and all(all_finite(a) for a in arrays)
+
+
+def host(v: Any) -> Any:
+    """A NumPy copy of a tensor (on any device); an array or ``None`` as it is."""
+    return v.detach().cpu().numpy() if hasattr(v, "detach") else v

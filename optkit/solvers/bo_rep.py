@@ -20,11 +20,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Bool, Interval, OneOf
-from optkit.bilevel.stochastic import Oracles, epoch_sgd, lower_sgd, z_step
+from optkit.bilevel.stochastic import Oracles, epoch_sgd, lower_sgd, norm, z_step, zeros_like
 from optkit.problem import BilevelProblem
 from optkit.registry import register
 from optkit.result import Status
-from optkit.solvers._stochastic_bilevel import StochasticState, diverged, stochastic_state
+from optkit.solvers._stochastic_bilevel import (
+    StochasticState,
+    diverged,
+    finite,
+    host,
+    start,
+    stochastic_state,
+)
 from optkit.solvers.base import Options, Solver, option
 
 __all__ = ["SingleLoop", "SOBA", "MASOBA", "BOREP"]
@@ -121,10 +128,10 @@ class SingleLoop(Solver):
         return _Rule()
 
     def init(self, problem: BilevelProblem, x0: Array, y0: Array) -> StochasticState:
-        oracles = Oracles(problem, self.options.batch_size, self.generator())
+        x0, y0, oracles = start(self, problem, x0, y0)
         y = self.refine(oracles, x0, y0)
-        return stochastic_state(problem, x0, y=y, z=np.zeros_like(y), m=np.zeros_like(x0),
-                                t=0, oracles=oracles)
+        return stochastic_state(problem, x0, y=y, z=zeros_like(y), m=zeros_like(x0), t=0,
+                                oracles=oracles)
 
     def refine(self, oracles: Oracles, x0: Array, y0: Array) -> Array:
         """The lower start the loop begins from (BO-REP refines it)."""
@@ -141,12 +148,12 @@ class SingleLoop(Solver):
             z = z_step(oracles, x, y, z, gy, lr=opts.nu, radius=opts.z_radius)
             h = gx - oracles.lower().lower_hvp_xy(x, y, z)
             m = rule.beta * state.m + (1.0 - rule.beta) * h if rule.beta else h
-            m_norm = float(np.linalg.norm(m))
+            m_norm = norm(m)
             eta = opts.eta / math.sqrt(t + 1) if opts.eta_schedule == "sqrt" else opts.eta
             x_new = x - (eta / (m_norm + rule.eps_norm)) * m if rule.normalize else x - eta * m
             new = stochastic_state(problem, x_new, y=y, z=z, m=m, t=t + 1,
                                    direction_norm=m_norm, oracles=oracles)
-        if not (math.isfinite(new.fun) and all(np.all(np.isfinite(v)) for v in (x_new, y, z, m))):
+        if not finite(new, x_new, y, z, m):
             return diverged(state)
         if m_norm <= opts.gtol:
             return dataclasses.replace(new, status=Status.SUCCESS, message=(
@@ -155,12 +162,12 @@ class SingleLoop(Solver):
 
     def postprocess(self, problem: BilevelProblem, state: StochasticState,
                     status: Status) -> dict[str, Any]:
-        return {"x": state.x, "fun": state.fun, "jac": None, "y": state.y, "z": state.z,
-                "momentum": state.m}
+        return {"x": host(state.x), "fun": state.fun, "jac": None, "y": host(state.y),
+                "z": host(state.z), "momentum": host(state.m)}
 
 
 _COMMON = {"accepts": (BilevelProblem,), "needs": ("lower_hvp_yy", "lower_hvp_xy"),
-           "uses": (), "tol": ("gtol",), "stochastic": True}
+           "uses": (), "tol": ("gtol",), "stochastic": True, "backends": ("numpy", "torch")}
 
 
 @register("soba", options=SOBAOptions, peers=("bo-rep", "ma-soba"), **_COMMON)

@@ -13,11 +13,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Bool, OneOf
-from optkit.bilevel.stochastic import Oracles, lower_sgd, neumann
+from optkit.bilevel.stochastic import lower_sgd, neumann, norm
 from optkit.problem import BilevelProblem
 from optkit.registry import register
 from optkit.result import Status
-from optkit.solvers._stochastic_bilevel import StochasticState, diverged, stochastic_state
+from optkit.solvers._stochastic_bilevel import (
+    StochasticState,
+    diverged,
+    finite,
+    host,
+    start,
+    stochastic_state,
+)
 from optkit.solvers.base import Options, Solver, option
 
 __all__ = ["StocBiO", "TTSA"]
@@ -65,7 +72,7 @@ class _NeumannMethod(Solver):
     may_return_best = False  # a stochastic method: the last iterate is the answer
 
     def init(self, problem: BilevelProblem, x0: Array, y0: Array) -> StochasticState:
-        oracles = Oracles(problem, self.options.batch_size, self.generator())
+        x0, y0, oracles = start(self, problem, x0, y0)
         return stochastic_state(problem, x0, y=y0, t=0, oracles=oracles)
 
     def step(self, problem: BilevelProblem, state: StochasticState) -> StochasticState:
@@ -79,11 +86,10 @@ class _NeumannMethod(Solver):
             h = gx - oracles.lower().lower_hvp_xy(x, y, v)
             eta = opts.eta / math.sqrt(t + 1) if opts.eta_schedule == "sqrt" else opts.eta
             x_new = x - eta * h
-            h_norm = float(np.linalg.norm(h))
+            h_norm = norm(h)
             new = stochastic_state(problem, x_new, y=y, m=h, t=t + 1,
                                    direction_norm=h_norm, oracles=oracles)
-        if not (math.isfinite(new.fun) and np.all(np.isfinite(x_new))
-                and np.all(np.isfinite(y))):
+        if not finite(new, x_new, y):
             return diverged(state)
         if h_norm <= opts.gtol:
             return dataclasses.replace(new, status=Status.SUCCESS, message=(
@@ -92,12 +98,12 @@ class _NeumannMethod(Solver):
 
     def postprocess(self, problem: BilevelProblem, state: StochasticState,
                     status: Status) -> dict[str, Any]:
-        return {"x": state.x, "fun": state.fun, "jac": None, "y": state.y,
-                "hypergradient": state.m}
+        return {"x": host(state.x), "fun": state.fun, "jac": None, "y": host(state.y),
+                "hypergradient": host(state.m)}
 
 
 _COMMON = {"accepts": (BilevelProblem,), "needs": ("lower_hvp_yy", "lower_hvp_xy"),
-           "uses": (), "tol": ("gtol",), "stochastic": True}
+           "uses": (), "tol": ("gtol",), "stochastic": True, "backends": ("numpy", "torch")}
 
 
 @register("stocbio", options=StocBiOOptions, peers=("bo-rep", "ttsa"), **_COMMON)

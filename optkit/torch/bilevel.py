@@ -1,20 +1,22 @@
 """A :class:`optkit.BilevelProblem` from two PyTorch objectives, its oracles by ``torch.func``.
 
 :meth:`optkit.BilevelProblem.from_torch` reaches :func:`from_torch` here, so that
-:mod:`optkit.problem` imports no torch module. Every derived oracle takes and returns NumPy
-arrays (float64), as the NumPy methods expect:
+:mod:`optkit.problem` imports no torch module. The derived oracles take and return NumPy
+arrays (float64), as the NumPy methods expect, or, with ``tensors=True``, tensors on the
+problem's device, for the methods' torch backends:
 
 - gradients by ``torch.func.grad``;
 - ``lower_hvp_yy`` and ``lower_hvp_xy`` by reverse-over-reverse (double backward):
   ``∇²_yy f v = ∇_y ⟨∇_y f, v⟩`` and ``∇²_xy f v = ∇_x ⟨∇_y f, v⟩``. (Forward-over-reverse
   would load torch's forward-mode decompositions, which go through the deprecated
   ``torch.jit.script`` in torch 2.13.)
-- ``constraints_jvp_x`` and ``constraints_jvp_y`` by ``torch.func.vjp``.
+- ``constraints_jvp_x`` and ``constraints_jvp_y`` by ``torch.func.vjp``;
+- with data for a level, ``sample_upper`` / ``sample_lower`` on mini-batches of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,12 +34,15 @@ TorchFun = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def from_torch(
     cls: type,
-    upper: TorchFun,
-    lower: TorchFun,
+    upper: Callable[..., torch.Tensor],
+    lower: Callable[..., torch.Tensor],
     x0: ArrayLike,
     y0: ArrayLike,
     *,
     constraints: TorchFun | None = None,
+    upper_data: Sequence[torch.Tensor] | None = None,
+    lower_data: Sequence[torch.Tensor] | None = None,
+    tensors: bool = False,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float64,
     **fields: Any,
@@ -52,10 +57,12 @@ def from_torch(
         :class:`optkit.BilevelProblem` or a subclass.
     upper : callable
         ``upper(x, y) -> F``, a scalar tensor, for 1-D tensors ``x`` (length ``n``) and ``y``
-        (length ``m``). It must be a function ``torch.func`` can transform (no ``.item()``,
-        no in-place changes of its inputs).
+        (length ``m``); with ``upper_data``, ``upper(x, y, *batch)``. It must be a function
+        ``torch.func`` can transform (no ``.item()``, no in-place changes of its inputs): a
+        network enters through :func:`torch.func.functional_call` with its parameters
+        unflattened from ``x`` or ``y``.
     lower : callable
-        ``lower(x, y) -> f``, a scalar tensor.
+        ``lower(x, y) -> f``, a scalar tensor; with ``lower_data``, ``lower(x, y, *batch)``.
     x0 : (n,) array_like
         Upper starting point.
     y0 : (m,) array_like
@@ -63,6 +70,18 @@ def from_torch(
     constraints : callable, optional
         ``constraints(x, y) -> g``, a 1-D tensor; coupled constraints ``g(x, y) <= 0``.
         ``constraints_jvp_x`` and ``constraints_jvp_y`` are derived from it.
+    upper_data, lower_data : sequence of tensors, optional
+        The data of each level, tensors indexed alike along their first dimension (the
+        examples; inputs and labels, say). The problem's oracles take the whole data, and
+        ``sample_upper(batch_size, rng)`` / ``sample_lower(batch_size, rng)`` return the
+        problem on ``batch_size`` examples drawn without replacement by ``rng``, for the
+        stochastic methods. Moved to ``device`` once.
+    tensors : bool
+        ``False``: every oracle takes and returns NumPy arrays (float64), for the NumPy
+        methods. ``True``: they take and return tensors on ``device`` (values as floats), for
+        the methods' ``backend="torch"``, which then never leave the device inside their
+        loop; ``info["tensor"]`` converts an array to the problem's tensors. On CUDA the
+        oracles run with cuDNN off (its RNN kernels have no double backward).
     device : str or torch.device
         Where the tensors live (``"auto"``: CUDA when present).
     dtype : torch.dtype
@@ -77,16 +96,16 @@ def from_torch(
     -------
     BilevelProblem
         The problem, with ``upper_fun``, ``upper_grad``, ``lower_fun``, ``lower_grad_y``,
-        ``lower_grad_x``, ``lower_hvp_yy``, ``lower_hvp_xy`` (and the constraint oracles)
-        filled in.
+        ``lower_grad_x``, ``lower_hvp_yy``, ``lower_hvp_xy`` (and the constraint oracles, and
+        the samplers) filled in.
 
     Raises
     ------
     TypeError
         When ``upper``, ``lower`` or ``constraints`` is not callable or returns no tensor.
     ValueError
-        When ``upper`` or ``lower`` returns more than one value at ``(x0, y0)``, or
-        ``constraints`` no 1-D tensor.
+        When ``upper`` or ``lower`` returns more than one value at ``(x0, y0)``,
+        ``constraints`` no 1-D tensor, or the tensors of a level's data differ in length.
 
     Examples
     --------
@@ -106,14 +125,18 @@ def from_torch(
         if fun is not None and not callable(fun):
             raise TypeError(f"{name} must be callable, got {type(fun).__name__}")
 
-    def tensor(a: ArrayLike) -> torch.Tensor:
+    def tensor(a: Any) -> torch.Tensor:
+        if isinstance(a, torch.Tensor):
+            return a.to(device=dev, dtype=dtype)
         return torch.as_tensor(np.asarray(a, dtype=np.float64), device=dev).to(dtype)
 
+    data = {"upper": _data("upper_data", upper_data, dev),
+            "lower": _data("lower_data", lower_data, dev)}
     # Fail early, at (x0, y0), with the name of the function at fault.
     X0, Y0 = tensor(x0), tensor(y0)
     with torch.no_grad():
         for name, fun in (("upper", upper), ("lower", lower)):
-            out = fun(X0, Y0)
+            out = fun(X0, Y0, *(data[name] or ()))
             if not isinstance(out, torch.Tensor):
                 raise TypeError(f"{name}(x, y) must return a scalar tensor, "
                                 f"got {type(out).__name__}")
@@ -129,65 +152,128 @@ def from_torch(
                 raise ValueError(f"constraints(x, y) must return a 1-D tensor, got shape "
                                  f"{tuple(out.shape)}")
 
-    F, f = _as_scalar(upper), _as_scalar(lower)
-    grad_F = grad(F, argnums=(0, 1))
-    grad_f_x, grad_f_y = grad(f, argnums=0), grad(f, argnums=1)
+    cast_in = tensor
+    cast_out = (lambda t: t.detach()) if tensors else _numpy
+    guard = _no_cudnn if (tensors and dev.type == "cuda") else None
+    derived = _level_oracles("upper", upper, data["upper"], cast_in, cast_out, guard)
+    derived.update(_level_oracles("lower", lower, data["lower"], cast_in, cast_out, guard))
+    if constraints is not None:
+        derived.update(_constraint_oracles(constraints, cast_in, cast_out))
+    if tensors:
+        fields["info"] = {**fields.get("info", {}), "tensor": tensor}
+    base = {**derived, **fields}  # a given oracle wins over a derived one
+    for name, fun in (("upper", upper), ("lower", lower)):
+        if data[name] is not None:
+            base[f"sample_{name}"] = _sampler(cls, x0, y0, base, name, fun, data[name],
+                                              set(fields), cast_in, cast_out, guard)
+    return cls(x0=x0, y0=y0, **base)
+
+
+def _data(name: str, data: Sequence[torch.Tensor] | None,
+          device: torch.device) -> tuple[torch.Tensor, ...] | None:
+    """A level's data as a tuple of tensors on ``device``, checked to be of one length."""
+    if data is None:
+        return None
+    if isinstance(data, torch.Tensor):
+        data = (data,)
+    data = tuple(data)
+    if not data or not all(isinstance(t, torch.Tensor) for t in data):
+        raise TypeError(f"{name} must be a sequence of tensors")
+    lengths = {t.shape[0] for t in data}
+    if len(lengths) != 1:
+        raise ValueError(f"the tensors of {name} differ in length: {sorted(lengths)}")
+    return tuple(t.to(device) for t in data)
+
+
+def _level_oracles(level: str, fun: Callable[..., torch.Tensor],
+                   batch: tuple[torch.Tensor, ...] | None, cast_in: Callable[[Any], Any],
+                   cast_out: Callable[[torch.Tensor], Any],
+                   guard: Callable[[], Any] | None) -> dict[str, Any]:
+    """The oracles of one level on ``batch`` (its data, or a mini-batch of it)."""
+    extra = batch or ()
+
+    def bound(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return fun(x, y, *extra).reshape(())
+
+    def guarded(oracle: Callable[..., Any]) -> Callable[..., Any]:
+        if guard is None:
+            return oracle
+
+        def run(*args: Any) -> Any:
+            with guard():
+                return oracle(*args)
+        return run
+
+    def value(x: Any, y: Any) -> float:
+        with torch.no_grad():
+            return float(bound(cast_in(x), cast_in(y)).item())
+
+    if level == "upper":
+        grad_F = grad(bound, argnums=(0, 1))
+
+        def upper_grad(x: Any, y: Any) -> tuple[Any, Any]:
+            gx, gy = grad_F(cast_in(x), cast_in(y))
+            return cast_out(gx), cast_out(gy)
+
+        return {"upper_fun": guarded(value), "upper_grad": guarded(upper_grad)}
+
+    grad_x, grad_y = grad(bound, argnums=0), grad(bound, argnums=1)
 
     def grad_y_along(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return grad_f_y(x, y) @ v
+        return grad_y(x, y) @ v
 
     hvp_yy, hvp_xy = grad(grad_y_along, argnums=1), grad(grad_y_along, argnums=0)
-
-    def value(fun: TorchFun) -> Callable[[Array, Array], float]:
-        def oracle(x: Array, y: Array) -> float:
-            with torch.no_grad():
-                return float(fun(tensor(x), tensor(y)).item())
-        return oracle
-
-    def upper_grad(x: Array, y: Array) -> tuple[Array, Array]:
-        gx, gy = grad_F(tensor(x), tensor(y))
-        return _numpy(gx), _numpy(gy)
-
-    def lower_grad_y(x: Array, y: Array) -> Array:
-        return _numpy(grad_f_y(tensor(x), tensor(y)))
-
-    def lower_grad_x(x: Array, y: Array) -> Array:
-        return _numpy(grad_f_x(tensor(x), tensor(y)))
-
-    def lower_hvp_yy(x: Array, y: Array, v: Array) -> Array:
-        return _numpy(hvp_yy(tensor(x), tensor(y), tensor(v)))
-
-    def lower_hvp_xy(x: Array, y: Array, v: Array) -> Array:
-        return _numpy(hvp_xy(tensor(x), tensor(y), tensor(v)))
-
-    derived: dict[str, Any] = {
-        "upper_fun": value(F),
-        "upper_grad": upper_grad,
-        "lower_fun": value(f),
-        "lower_grad_y": lower_grad_y,
-        "lower_grad_x": lower_grad_x,
-        "lower_hvp_yy": lower_hvp_yy,
-        "lower_hvp_xy": lower_hvp_xy,
+    oracles = {
+        "lower_fun": value,
+        "lower_grad_y": lambda x, y: cast_out(grad_y(cast_in(x), cast_in(y))),
+        "lower_grad_x": lambda x, y: cast_out(grad_x(cast_in(x), cast_in(y))),
+        "lower_hvp_yy": lambda x, y, v: cast_out(hvp_yy(cast_in(x), cast_in(y), cast_in(v))),
+        "lower_hvp_xy": lambda x, y, v: cast_out(hvp_xy(cast_in(x), cast_in(y), cast_in(v))),
     }
-    if constraints is not None:
-        g = constraints
+    return {name: guarded(oracle) for name, oracle in oracles.items()}
 
-        def constraints_value(x: Array, y: Array) -> Array:
-            with torch.no_grad():
-                return _numpy(g(tensor(x), tensor(y)))
 
-        def constraints_jvp_x(x: Array, y: Array, lam: Array) -> Array:
-            Y = tensor(y)
-            return _numpy(vjp(lambda X: g(X, Y), tensor(x))[1](tensor(lam))[0])
+def _sampler(cls: type, x0: ArrayLike, y0: ArrayLike, base: dict[str, Any], level: str,
+             fun: Callable[..., torch.Tensor], data: tuple[torch.Tensor, ...], given: set[str],
+             cast_in: Callable[[Any], Any], cast_out: Callable[[torch.Tensor], Any],
+             guard: Callable[[], Any] | None) -> Callable[[int, np.random.Generator], Any]:
+    """``sample(batch_size, rng)``: the problem with this level's derived oracles on a
+    mini-batch of its data (drawn without replacement), everything else unchanged."""
+    n = data[0].shape[0]
 
-        def constraints_jvp_y(x: Array, y: Array, lam: Array) -> Array:
-            X = tensor(x)
-            return _numpy(vjp(lambda Y: g(X, Y), tensor(y))[1](tensor(lam))[0])
+    def sample(batch_size: int, rng: np.random.Generator) -> Any:
+        if not 1 <= batch_size <= n:
+            raise ValueError(f"batch_size must be in [1, {n}], got {batch_size}")
+        idx = torch.as_tensor(rng.choice(n, size=batch_size, replace=False),
+                              device=data[0].device)
+        batch = tuple(t.index_select(0, idx) for t in data)
+        oracles = _level_oracles(level, fun, batch, cast_in, cast_out, guard)
+        return cls(x0=x0, y0=y0, **{**base, "sample_upper": None, "sample_lower": None,
+                                    **{k: v for k, v in oracles.items() if k not in given}})
 
-        derived.update(constraints=constraints_value, constraints_jvp_x=constraints_jvp_x,
-                       constraints_jvp_y=constraints_jvp_y)
-    derived.update(fields)
-    return cls(x0=x0, y0=y0, **derived)
+    return sample
+
+
+def _constraint_oracles(g: TorchFun, cast_in: Callable[[Any], Any],
+                        cast_out: Callable[[torch.Tensor], Any]) -> dict[str, Any]:
+    def constraints_value(x: Any, y: Any) -> Any:
+        with torch.no_grad():
+            return cast_out(g(cast_in(x), cast_in(y)))
+
+    def constraints_jvp_x(x: Any, y: Any, lam: Any) -> Any:
+        Y = cast_in(y)
+        return cast_out(vjp(lambda X: g(X, Y), cast_in(x))[1](cast_in(lam))[0])
+
+    def constraints_jvp_y(x: Any, y: Any, lam: Any) -> Any:
+        X = cast_in(x)
+        return cast_out(vjp(lambda Y: g(X, Y), cast_in(y))[1](cast_in(lam))[0])
+
+    return {"constraints": constraints_value, "constraints_jvp_x": constraints_jvp_x,
+            "constraints_jvp_y": constraints_jvp_y}
+
+
+def _no_cudnn() -> Any:
+    return torch.backends.cudnn.flags(enabled=False)
 
 
 def _as_scalar(fun: TorchFun) -> TorchFun:
