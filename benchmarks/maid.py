@@ -116,7 +116,8 @@ def run_one(problem, method: str, options: dict[str, Any], phi) -> dict[str, Any
 def tight_phi(problem, iterates: list[np.ndarray]) -> np.ndarray:
     """``Φ(x) = F(x, y*(x))`` at each iterate, ``y*`` to ``‖∇_y f‖ <= 1e-8`` by Newton-CG
     with backtracking, from the previous iterate's ``y*`` (consecutive iterates are close);
-    ``inf`` where the solve fails (a diverged iterate, ``e^x`` overflowing)."""
+    ``inf`` where the solve fails or the lower level's condition number exceeds ``1e7`` (a
+    diverged iterate)."""
     values, y0 = [], np.asarray(problem.y0, dtype=float)
     y = y0
     with np.errstate(over="ignore", invalid="ignore"):
@@ -128,6 +129,9 @@ def tight_phi(problem, iterates: list[np.ndarray]) -> np.ndarray:
 
 
 def _newton(problem, x, y):
+    L, mu = problem.constant("lower_smoothness", x), problem.constant("lower_strong_convexity", x)
+    if L is not None and mu is not None and not L <= 1e7 * mu:
+        return None  # a diverged x: a tight solve is out of reach
     for _ in range(200):
         g = problem.lower_grad_y(x, y)
         norm = np.linalg.norm(g)
