@@ -243,3 +243,21 @@ def test_gtol_stops_on_the_direction_norm():
 def test_invalid_options_raise(quad, method, name, value):
     with pytest.raises(ValueError, match=f"option '{name}'"):
         optkit.minimize(quad, method=method, options={name: value})
+
+
+@pytest.mark.parametrize("method", ["bo-rep", "stocbio"])
+def test_batch_upper_loss_is_free_and_changes_nothing_else(method):
+    # upper_loss="batch" records F on the iteration's upper mini-batch (one upper_fun call
+    # on it) instead of a full pass; the iterates are the same, res.fun is the full F
+    from problems.quadratic_finite_sum import quadratic_finite_sum
+
+    p = quadratic_finite_sum(dim_inner=8, dim_outer=3, n_train=200, n_val=200)
+    opts = {"maxiter": 30, "batch_size": 16, "eta": 0.01, "seed": 4}
+    full = optkit.minimize(p, method=method, options=opts)
+    batch = optkit.minimize(p, method=method, options={**opts, "upper_loss": "batch"})
+    np.testing.assert_array_equal(batch.x, full.x)
+    assert batch.fun == pytest.approx(p.upper_fun(batch.x, batch.y), rel=1e-12)
+    assert full.fun == batch.fun
+    recorded = np.asarray(batch.history["upper_loss"][1:])
+    assert not np.allclose(recorded, full.history["upper_loss"][1:], rtol=1e-3)
+    assert batch.nfev == full.nfev + 1  # start, 30 batch values and the end: 32; full: 31

@@ -47,12 +47,14 @@ class StochasticState(State):
                 "phi_grad_norm": self.phi_grad_norm}
 
 
-def stochastic_state(problem: BilevelProblem, x: Array, **fields: Any) -> StochasticState:
-    """The state at ``x``: the full upper loss at ``(x, y)`` and, when the problem's ``info``
-    has ``"phi_grad"`` (a closed form of ``∇Φ``), its norm for the history."""
+def stochastic_state(problem: BilevelProblem, x: Array, fun: float | None = None,
+                     **fields: Any) -> StochasticState:
+    """The state at ``x`` with ``fun`` (default: the full upper loss at ``(x, y)``) and, when
+    the problem's ``info`` has ``"phi_grad"`` (a closed form of ``∇Φ``), its norm for the
+    history."""
     phi_grad = problem.info.get("phi_grad")
     return StochasticState(
-        x, float(problem.upper_fun(x, fields["y"])),
+        x, float(problem.upper_fun(x, fields["y"])) if fun is None else fun,
         phi_grad_norm=(float(np.linalg.norm(phi_grad(host(x)))) if phi_grad is not None
                        else math.nan), **fields)
 

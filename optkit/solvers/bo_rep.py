@@ -58,6 +58,11 @@ class SOBAOptions(Options):
     batch_size: int | None = option(None, "Mini-batch size of every draw from "
                                           "sample_lower / sample_upper; None: full oracles.",
                                     check=(POSITIVE_INT, None))
+    upper_loss: str = option("full", "The history's upper loss: 'full' (F on all the data "
+                                     "at each new iterate, one extra pass) or 'batch' (F on "
+                                     "the iteration's upper mini-batch, at the iterate the "
+                                     "iteration started from: free, as in training logs).",
+                             check=OneOf("full", "batch"))
     gtol: float = option(0.0, "Stop when the step direction's norm (‖m‖ or ‖h‖) is at most "
                               "gtol.", check=NON_NEGATIVE)
 
@@ -144,14 +149,16 @@ class SingleLoop(Solver):
             if t % rule.interval == 0:
                 y = lower_sgd(oracles, x, y, steps=rule.lower_steps, lr=opts.alpha,
                               radius=rule.y_radius, accumulate=rule.accumulate)
-            gx, gy = oracles.upper().upper_grad(x, y)
+            upper = oracles.upper()
+            gx, gy = upper.upper_grad(x, y)
+            fun = float(upper.upper_fun(x, y)) if opts.upper_loss == "batch" else None
             z = z_step(oracles, x, y, z, gy, lr=opts.nu, radius=opts.z_radius)
             h = gx - oracles.lower().lower_hvp_xy(x, y, z)
             m = rule.beta * state.m + (1.0 - rule.beta) * h if rule.beta else h
             m_norm = norm(m)
             eta = opts.eta / math.sqrt(t + 1) if opts.eta_schedule == "sqrt" else opts.eta
             x_new = x - (eta / (m_norm + rule.eps_norm)) * m if rule.normalize else x - eta * m
-            new = stochastic_state(problem, x_new, y=y, z=z, m=m, t=t + 1,
+            new = stochastic_state(problem, x_new, fun, y=y, z=z, m=m, t=t + 1,
                                    direction_norm=m_norm, oracles=oracles)
         if not finite(new, x_new, y, z, m):
             return diverged(state)
@@ -162,7 +169,9 @@ class SingleLoop(Solver):
 
     def postprocess(self, problem: BilevelProblem, state: StochasticState,
                     status: Status) -> dict[str, Any]:
-        return {"x": host(state.x), "fun": state.fun, "jac": None, "y": host(state.y),
+        fun = (state.fun if self.options.upper_loss == "full"
+               else float(problem.upper_fun(state.x, state.y)))
+        return {"x": host(state.x), "fun": fun, "jac": None, "y": host(state.y),
                 "z": host(state.z), "momentum": host(state.m)}
 
 
@@ -182,9 +191,11 @@ class SOBA(SingleLoop):
     ``sample_lower`` / ``sample_upper``). The order within an iteration is BO-REP's: ``y``,
     then ``z``, then ``x`` with the new ``z``.
 
-    The history adds ``upper_loss`` (``F`` on the full problem), ``direction_norm``
-    (``‖h‖``) and ``phi_grad_norm`` (``‖∇Φ(x)‖`` when ``problem.info["phi_grad"]`` gives
-    it); the result adds ``y``, ``z`` and ``momentum`` (the last ``h``).
+    The history adds ``upper_loss`` (``F`` on the full problem; with ``upper_loss="batch"``,
+    on the iteration's upper mini-batch, and ``res.fun`` the full ``F`` at the end),
+    ``direction_norm`` (``‖h‖``) and ``phi_grad_norm`` (``‖∇Φ(x)‖`` when
+    ``problem.info["phi_grad"]`` gives it); the result adds ``y``, ``z`` and ``momentum``
+    (the last ``h``).
 
     Status codes: 0 (``‖h‖ <= gtol``), 1, 3 (the iterates diverged), 4, 99.
 

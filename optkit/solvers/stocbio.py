@@ -52,6 +52,11 @@ class StocBiOOptions(Options):
     batch_size: int | None = option(None, "Mini-batch size of every draw from "
                                           "sample_lower / sample_upper; None: full oracles.",
                                     check=(POSITIVE_INT, None))
+    upper_loss: str = option("full", "The history's upper loss: 'full' (F on all the data "
+                                     "at each new iterate, one extra pass) or 'batch' (F on "
+                                     "the iteration's upper mini-batch, at the iterate the "
+                                     "iteration started from: free, as in training logs).",
+                             check=OneOf("full", "batch"))
     gtol: float = option(0.0, "Stop when the hypergradient estimate's norm is at most gtol.",
                          check=NON_NEGATIVE)
 
@@ -80,14 +85,16 @@ class _NeumannMethod(Solver):
         x = state.x
         with np.errstate(over="ignore", invalid="ignore"):
             y = lower_sgd(oracles, x, state.y, steps=opts.inner_steps, lr=opts.alpha)
-            gx, gy = oracles.upper().upper_grad(x, y)
+            upper = oracles.upper()
+            gx, gy = upper.upper_grad(x, y)
+            fun = float(upper.upper_fun(x, y)) if opts.upper_loss == "batch" else None
             v = neumann(oracles, x, y, gy, step=opts.neumann_lr, terms=opts.neumann_terms,
                         include_v0=opts.neumann_include_v0)
             h = gx - oracles.lower().lower_hvp_xy(x, y, v)
             eta = opts.eta / math.sqrt(t + 1) if opts.eta_schedule == "sqrt" else opts.eta
             x_new = x - eta * h
             h_norm = norm(h)
-            new = stochastic_state(problem, x_new, y=y, m=h, t=t + 1,
+            new = stochastic_state(problem, x_new, fun, y=y, m=h, t=t + 1,
                                    direction_norm=h_norm, oracles=oracles)
         if not finite(new, x_new, y):
             return diverged(state)
@@ -98,7 +105,9 @@ class _NeumannMethod(Solver):
 
     def postprocess(self, problem: BilevelProblem, state: StochasticState,
                     status: Status) -> dict[str, Any]:
-        return {"x": host(state.x), "fun": state.fun, "jac": None, "y": host(state.y),
+        fun = (state.fun if self.options.upper_loss == "full"
+               else float(problem.upper_fun(state.x, state.y)))
+        return {"x": host(state.x), "fun": fun, "jac": None, "y": host(state.y),
                 "hypergradient": host(state.m)}
 
 
@@ -117,9 +126,11 @@ class StocBiO(_NeumannMethod):
     ``Q = neumann_terms``, each product on a fresh mini-batch) and steps
     ``x ← x - η (∇_x F - ∇²_xy f v)``. The series' bias decays like ``(1 - aμ)^Q``.
 
-    The history adds ``upper_loss`` (``F`` on the full problem), ``direction_norm``
-    (``‖h‖``) and ``phi_grad_norm`` (``‖∇Φ(x)‖`` when ``problem.info["phi_grad"]`` gives
-    it); the result adds ``y`` and ``hypergradient`` (the last ``h``).
+    The history adds ``upper_loss`` (``F`` on the full problem; with ``upper_loss="batch"``,
+    on the iteration's upper mini-batch, and ``res.fun`` the full ``F`` at the end),
+    ``direction_norm`` (``‖h‖``) and ``phi_grad_norm`` (``‖∇Φ(x)‖`` when
+    ``problem.info["phi_grad"]`` gives it); the result adds ``y`` and ``hypergradient``
+    (the last ``h``).
 
     Status codes: 0 (``‖h‖ <= gtol``), 1, 3 (the iterates diverged), 4, 99.
 
