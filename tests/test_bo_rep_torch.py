@@ -114,3 +114,18 @@ def test_data_samplers_draw_mini_batches():
                                                            "eta": 0.05, "alpha": 0.3,
                                                            "nu": 0.3, "seed": 0})
     assert res.fun < problem.upper_fun(problem.x0, problem.y0)
+
+
+def test_data_are_cast_to_the_problems_dtype():
+    # float64 inputs with dtype float32: the data follow (labels and indices keep their dtype)
+    A = torch.ones((6, 2), dtype=torch.float64)
+    labels = torch.arange(6)
+    problem = optkit.BilevelProblem.from_torch(
+        upper=lambda x, y: (y**2).sum(),
+        lower=lambda x, y, A, k: ((A @ y - k.to(y.dtype)) ** 2).mean() + (x * y).sum(),
+        x0=np.zeros(2), y0=np.zeros(2), lower_data=(A, labels), tensors=True,
+        dtype=torch.float32)
+    g = problem.lower_grad_y(problem.info["tensor"](np.ones(2)), problem.info["tensor"](np.ones(2)))
+    assert g.dtype == torch.float32
+    batch = problem.sample_lower(3, np.random.default_rng(0))
+    assert batch.lower_hvp_xy(np.ones(2), np.ones(2), np.ones(2)).dtype == torch.float32

@@ -75,7 +75,8 @@ def from_torch(
         examples; inputs and labels, say). The problem's oracles take the whole data, and
         ``sample_upper(batch_size, rng)`` / ``sample_lower(batch_size, rng)`` return the
         problem on ``batch_size`` examples drawn without replacement by ``rng``, for the
-        stochastic methods. Moved to ``device`` once.
+        stochastic methods. Moved to ``device`` once, floating-point tensors cast to
+        ``dtype``.
     tensors : bool
         ``False``: every oracle takes and returns NumPy arrays (float64), for the NumPy
         methods. ``True``: they take and return tensors on ``device`` (values as floats), for
@@ -89,8 +90,9 @@ def from_torch(
     **fields
         Other fields of the problem class, passed through (``lower_strong_convexity``,
         ``upper_smoothness``, ``proj_x``, ``name``, ``info``, ...). An oracle given here
-        (``lower_hvp_xy=...``, NumPy in, NumPy out) is used instead of the derived one;
-        ``None`` drops a derived optional oracle.
+        (``lower_hvp_xy=...``; NumPy in and out, or tensors with ``tensors=True``) is used
+        instead of the derived one, on the mini-batches too; ``None`` drops a derived
+        optional oracle.
 
     Returns
     -------
@@ -130,8 +132,8 @@ def from_torch(
             return a.to(device=dev, dtype=dtype)
         return torch.as_tensor(np.asarray(a, dtype=np.float64), device=dev).to(dtype)
 
-    data = {"upper": _data("upper_data", upper_data, dev),
-            "lower": _data("lower_data", lower_data, dev)}
+    data = {"upper": _data("upper_data", upper_data, dev, dtype),
+            "lower": _data("lower_data", lower_data, dev, dtype)}
     # Fail early, at (x0, y0), with the name of the function at fault.
     X0, Y0 = tensor(x0), tensor(y0)
     with torch.no_grad():
@@ -169,9 +171,10 @@ def from_torch(
     return cls(x0=x0, y0=y0, **base)
 
 
-def _data(name: str, data: Sequence[torch.Tensor] | None,
-          device: torch.device) -> tuple[torch.Tensor, ...] | None:
-    """A level's data as a tuple of tensors on ``device``, checked to be of one length."""
+def _data(name: str, data: Sequence[torch.Tensor] | None, device: torch.device,
+          dtype: torch.dtype) -> tuple[torch.Tensor, ...] | None:
+    """A level's data as a tuple of tensors on ``device``, checked to be of one length; the
+    floating-point ones cast to ``dtype`` (labels and indices keep theirs)."""
     if data is None:
         return None
     if isinstance(data, torch.Tensor):
@@ -182,7 +185,8 @@ def _data(name: str, data: Sequence[torch.Tensor] | None,
     lengths = {t.shape[0] for t in data}
     if len(lengths) != 1:
         raise ValueError(f"the tensors of {name} differ in length: {sorted(lengths)}")
-    return tuple(t.to(device) for t in data)
+    return tuple(t.to(device=device, dtype=dtype) if t.is_floating_point() else t.to(device)
+                 for t in data)
 
 
 def _level_oracles(level: str, fun: Callable[..., torch.Tensor],
