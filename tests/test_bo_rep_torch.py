@@ -129,3 +129,27 @@ def test_data_are_cast_to_the_problems_dtype():
     assert g.dtype == torch.float32
     batch = problem.sample_lower(3, np.random.default_rng(0))
     assert batch.lower_hvp_xy(np.ones(2), np.ones(2), np.ones(2)).dtype == torch.float32
+
+
+def test_derived_products_are_the_blocks_of_the_hessian():
+    # spec oracle 1: on a random small lower level, the derived lower_hvp_yy and lower_hvp_xy
+    # (double backward) are the yy and xy blocks of torch's Hessian of f on (x, y), float64
+    gen = torch.Generator().manual_seed(0)
+    W = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(4, generator=gen, dtype=torch.float64)
+
+    def lower(x, y):
+        return torch.log1p(torch.exp(W @ y * x[:1] + b)).sum() + (x[1:] * y**2).sum() \
+            + 0.1 * (y**4).sum()
+
+    problem = optkit.BilevelProblem.from_torch(
+        upper=lambda x, y: (y**2).sum(), lower=lower, x0=np.ones(4), y0=np.zeros(3),
+        tensors=True)
+    x = torch.tensor([0.7, 0.3, -0.2, 1.1], dtype=torch.float64)
+    y = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    H = torch.autograd.functional.hessian(lambda xy: lower(xy[:4], xy[4:]), torch.cat([x, y]))
+    for v in torch.eye(3, dtype=torch.float64):
+        torch.testing.assert_close(problem.lower_hvp_yy(x, y, v), H[4:, 4:] @ v,
+                                   rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(problem.lower_hvp_xy(x, y, v), H[:4, 4:] @ v,
+                                   rtol=1e-10, atol=1e-12)
