@@ -22,7 +22,8 @@ from optkit.problem import BilevelProblem
 from optkit.result import Status
 from optkit.solvers.base import State
 
-__all__ = ["StochasticState", "start", "stochastic_state", "finite", "diverged", "host"]
+__all__ = ["StochasticState", "start", "step_size", "upper_batch", "stochastic_state",
+           "conclude", "diverged", "result", "host"]
 
 Array = NDArray[np.float64]
 
@@ -87,9 +88,39 @@ def start(solver: Any, problem: BilevelProblem, x0: Array,
     return x0, y0, Oracles(problem, solver.options.batch_size, solver.generator())
 
 
-def finite(state: StochasticState, *arrays: Any) -> bool:
-    """Whether the state's upper loss and ``arrays`` are all finite."""
-    return math.isfinite(state.fun) and all(all_finite(a) for a in arrays)
+def step_size(options: Any, t: int) -> float:
+    """The upper step ``η_t`` of iteration ``t``: ``η``, or ``η/sqrt(t+1)``."""
+    return options.eta / math.sqrt(t + 1) if options.eta_schedule == "sqrt" else options.eta
+
+
+def upper_batch(oracles: Oracles, x: Any, y: Any, upper_loss: str) -> tuple[Any, Any, float | None]:
+    """``∇_x F`` and ``∇_y F`` on a fresh upper mini-batch, and ``F`` on it when the history
+    records the batch's loss (``upper_loss="batch"``; ``None`` otherwise)."""
+    upper = oracles.upper()
+    gx, gy = upper.upper_grad(x, y)
+    return gx, gy, float(upper.upper_fun(x, y)) if upper_loss == "batch" else None
+
+
+def conclude(state: StochasticState, new: StochasticState, arrays: tuple[Any, ...], gtol: float,
+             direction: str) -> StochasticState:
+    """The iteration's outcome: the end of a diverging run at ``state`` when ``new``'s upper
+    loss or one of ``arrays`` is not finite; ``new`` with status 0 when its step direction's
+    norm is at most ``gtol``; ``new`` otherwise."""
+    if not (math.isfinite(new.fun) and all(all_finite(a) for a in arrays)):
+        return diverged(state)
+    if new.direction_norm <= gtol:
+        return dataclasses.replace(new, status=Status.SUCCESS, message=(
+            f"{direction} {new.direction_norm:.3g} is at most gtol"))
+    return new
+
+
+def result(problem: BilevelProblem, state: StochasticState, upper_loss: str,
+           **arrays: Any) -> dict[str, Any]:
+    """The result's fields: NumPy copies of ``x``, ``y`` and ``arrays``, and the full upper
+    loss as ``fun`` (computed at the end when the history recorded batch losses)."""
+    fun = state.fun if upper_loss == "full" else float(problem.upper_fun(state.x, state.y))
+    return {"x": host(state.x), "fun": fun, "jac": None, "y": host(state.y),
+            **{name: host(value) for name, value in arrays.items()}}
 
 
 def host(v: Any) -> Any:

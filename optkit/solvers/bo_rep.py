@@ -11,8 +11,6 @@ SOBA ``η h``, and both take one lower SGD step per iteration.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +24,12 @@ from optkit.registry import register
 from optkit.result import Status
 from optkit.solvers._stochastic_bilevel import (
     StochasticState,
-    diverged,
-    finite,
-    host,
+    conclude,
+    result,
     start,
+    step_size,
     stochastic_state,
+    upper_batch,
 )
 from optkit.solvers.base import Options, Solver, option
 
@@ -149,30 +148,19 @@ class SingleLoop(Solver):
             if t % rule.interval == 0:
                 y = lower_sgd(oracles, x, y, steps=rule.lower_steps, lr=opts.alpha,
                               radius=rule.y_radius, accumulate=rule.accumulate)
-            upper = oracles.upper()
-            gx, gy = upper.upper_grad(x, y)
-            fun = float(upper.upper_fun(x, y)) if opts.upper_loss == "batch" else None
+            gx, gy, fun = upper_batch(oracles, x, y, opts.upper_loss)
             z = z_step(oracles, x, y, z, gy, lr=opts.nu, radius=opts.z_radius)
             h = gx - oracles.lower().lower_hvp_xy(x, y, z)
             m = rule.beta * state.m + (1.0 - rule.beta) * h if rule.beta else h
-            m_norm = norm(m)
-            eta = opts.eta / math.sqrt(t + 1) if opts.eta_schedule == "sqrt" else opts.eta
+            m_norm, eta = norm(m), step_size(opts, t)
             x_new = x - (eta / (m_norm + rule.eps_norm)) * m if rule.normalize else x - eta * m
             new = stochastic_state(problem, x_new, fun, y=y, z=z, m=m, t=t + 1,
                                    direction_norm=m_norm, oracles=oracles)
-        if not finite(new, x_new, y, z, m):
-            return diverged(state)
-        if m_norm <= opts.gtol:
-            return dataclasses.replace(new, status=Status.SUCCESS, message=(
-                f"the step direction's norm {m_norm:.3g} is at most gtol"))
-        return new
+        return conclude(state, new, (x_new, y, z, m), opts.gtol, "the step direction's norm")
 
     def postprocess(self, problem: BilevelProblem, state: StochasticState,
                     status: Status) -> dict[str, Any]:
-        fun = (state.fun if self.options.upper_loss == "full"
-               else float(problem.upper_fun(state.x, state.y)))
-        return {"x": host(state.x), "fun": fun, "jac": None, "y": host(state.y),
-                "z": host(state.z), "momentum": host(state.m)}
+        return result(problem, state, self.options.upper_loss, z=state.z, momentum=state.m)
 
 
 _COMMON = {"accepts": (BilevelProblem,), "needs": ("lower_hvp_yy", "lower_hvp_xy"),

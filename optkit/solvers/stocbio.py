@@ -4,8 +4,6 @@ BO-REP's baselines (spec ``papers/bo-rep.md`` sections 3 and 6)."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +17,12 @@ from optkit.registry import register
 from optkit.result import Status
 from optkit.solvers._stochastic_bilevel import (
     StochasticState,
-    diverged,
-    finite,
-    host,
+    conclude,
+    result,
     start,
+    step_size,
     stochastic_state,
+    upper_batch,
 )
 from optkit.solvers.base import Options, Solver, option
 
@@ -85,30 +84,18 @@ class _NeumannMethod(Solver):
         x = state.x
         with np.errstate(over="ignore", invalid="ignore"):
             y = lower_sgd(oracles, x, state.y, steps=opts.inner_steps, lr=opts.alpha)
-            upper = oracles.upper()
-            gx, gy = upper.upper_grad(x, y)
-            fun = float(upper.upper_fun(x, y)) if opts.upper_loss == "batch" else None
+            gx, gy, fun = upper_batch(oracles, x, y, opts.upper_loss)
             v = neumann(oracles, x, y, gy, step=opts.neumann_lr, terms=opts.neumann_terms,
                         include_v0=opts.neumann_include_v0)
             h = gx - oracles.lower().lower_hvp_xy(x, y, v)
-            eta = opts.eta / math.sqrt(t + 1) if opts.eta_schedule == "sqrt" else opts.eta
-            x_new = x - eta * h
-            h_norm = norm(h)
+            x_new = x - step_size(opts, t) * h
             new = stochastic_state(problem, x_new, fun, y=y, m=h, t=t + 1,
-                                   direction_norm=h_norm, oracles=oracles)
-        if not finite(new, x_new, y):
-            return diverged(state)
-        if h_norm <= opts.gtol:
-            return dataclasses.replace(new, status=Status.SUCCESS, message=(
-                f"the hypergradient estimate's norm {h_norm:.3g} is at most gtol"))
-        return new
+                                   direction_norm=norm(h), oracles=oracles)
+        return conclude(state, new, (x_new, y), opts.gtol, "the hypergradient estimate's norm")
 
     def postprocess(self, problem: BilevelProblem, state: StochasticState,
                     status: Status) -> dict[str, Any]:
-        fun = (state.fun if self.options.upper_loss == "full"
-               else float(problem.upper_fun(state.x, state.y)))
-        return {"x": host(state.x), "fun": fun, "jac": None, "y": host(state.y),
-                "hypergradient": host(state.m)}
+        return result(problem, state, self.options.upper_loss, hypergradient=state.m)
 
 
 _COMMON = {"accepts": (BilevelProblem,), "needs": ("lower_hvp_yy", "lower_hvp_xy"),
