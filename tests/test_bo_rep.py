@@ -261,3 +261,13 @@ def test_batch_upper_loss_is_free_and_changes_nothing_else(method):
     recorded = np.asarray(batch.history["upper_loss"][1:])
     assert not np.allclose(recorded, full.history["upper_loss"][1:], rtol=1e-3)
     assert batch.nfev == full.nfev + 1  # start, 30 batch values and the end: 32; full: 31
+
+
+def test_a_diverging_refinement_ends_the_run_at_the_start(quad):
+    # Epoch-SGD with a step far above 2/L overflows: status 3 before the first iteration, at
+    # the finite (x0, y0), never an exception
+    res = optkit.minimize(quad, method="bo-rep", options={"refine_lr": 1e6, "maxiter": 5})
+    assert res.status == Status.NONFINITE and res.nit == 0 and "refinement" in res.message
+    np.testing.assert_array_equal(res.x, quad.x0)
+    np.testing.assert_array_equal(res.y, quad.y0)
+    assert res.fun == quad.upper_fun(quad.x0, quad.y0)

@@ -11,6 +11,8 @@ SOBA ``η h``, and both take one lower SGD step per iteration.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Bool, Interval, OneOf
-from optkit.bilevel.stochastic import Oracles, epoch_sgd, lower_sgd, norm, z_step, zeros_like
+from optkit.bilevel.stochastic import (
+    Oracles,
+    all_finite,
+    epoch_sgd,
+    lower_sgd,
+    norm,
+    z_step,
+    zeros_like,
+)
 from optkit.problem import BilevelProblem
 from optkit.registry import register
 from optkit.result import Status
@@ -133,9 +143,23 @@ class SingleLoop(Solver):
 
     def init(self, problem: BilevelProblem, x0: Array, y0: Array) -> StochasticState:
         x0, y0, oracles = start(self, problem, x0, y0)
-        y = self.refine(oracles, x0, y0)
-        return stochastic_state(problem, x0, y=y, z=zeros_like(y), m=zeros_like(x0), t=0,
-                                oracles=oracles)
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = self.refine(oracles, x0, y0)
+            state = stochastic_state(problem, x0, y=y, z=zeros_like(y), m=zeros_like(x0), t=0,
+                                     oracles=oracles)
+        if math.isfinite(state.fun) and all_finite(y):
+            return state
+        # the refinement diverged: the run ends at once, at the finite start
+        return dataclasses.replace(
+            stochastic_state(problem, x0, y=y0, z=zeros_like(y0), m=zeros_like(x0), t=0,
+                             oracles=oracles),
+            status=Status.NONFINITE, message="the initial refinement of y0 diverged: its step "
+            "(refine_lr, or alpha) is too large for this problem")
+
+    def terminate(self, problem: BilevelProblem, state: StochasticState) -> tuple[bool, Status]:
+        if state.status is not None:  # set by init: the refinement diverged
+            return True, state.status
+        return super().terminate(problem, state)
 
     def refine(self, oracles: Oracles, x0: Array, y0: Array) -> Array:
         """The lower start the loop begins from (BO-REP refines it)."""
