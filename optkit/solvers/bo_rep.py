@@ -143,18 +143,20 @@ class SingleLoop(Solver):
 
     def init(self, problem: BilevelProblem, x0: Array, y0: Array) -> StochasticState:
         x0, y0, oracles = start(self, problem, x0, y0)
+        first = stochastic_state(problem, x0, y=y0, z=zeros_like(y0), m=zeros_like(x0), t=0,
+                                 oracles=oracles)
         with np.errstate(over="ignore", invalid="ignore"):
             y = self.refine(oracles, x0, y0)
+            if y is y0:
+                return first
             state = stochastic_state(problem, x0, y=y, z=zeros_like(y), m=zeros_like(x0), t=0,
                                      oracles=oracles)
         if math.isfinite(state.fun) and all_finite(y):
             return state
-        # the refinement diverged: the run ends at once, at the finite start
-        return dataclasses.replace(
-            stochastic_state(problem, x0, y=y0, z=zeros_like(y0), m=zeros_like(x0), t=0,
-                             oracles=oracles),
-            status=Status.NONFINITE, message="the initial refinement of y0 diverged: its step "
-            "(refine_lr, or alpha) is too large for this problem")
+        # the run ends at once, at the finite start
+        return dataclasses.replace(first, status=Status.NONFINITE, message=(
+            "the upper loss at the refined lower start is not finite: the refinement of y0 "
+            "diverged (its step refine_lr, or alpha, is too large), or the upper oracle failed"))
 
     def terminate(self, problem: BilevelProblem, state: StochasticState) -> tuple[bool, Status]:
         if state.status is not None:  # set by init: the refinement diverged
