@@ -117,3 +117,14 @@ def tiny_problem_for(info) -> object:
 @pytest.fixture
 def smooth():
     return tiny_smooth()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module's tests: small convolutions and networks run fastest
+    that way (two threads contend on a two-core machine); the setting is restored after."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -23,13 +23,7 @@ from problems.field_of_experts import field_of_experts  # noqa: E402
 TINY = {"n_images": 2, "size": 6, "n_filters": 2, "filter_size": 3}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Small convolutions run fastest on one thread (two contend on a two-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

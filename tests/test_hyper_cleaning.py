@@ -20,13 +20,7 @@ from problems.hyper_cleaning import digits_hyper_cleaning  # noqa: E402
 SMALL = {"hidden": 4, "dtype": "float64"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Small networks run fastest on one thread (two contend on a two-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,15 +17,37 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, OneOf
 from optkit.bilevel.stochastic import Oracles, all_finite
 from optkit.problem import BilevelProblem
 from optkit.result import Status
-from optkit.solvers.base import State
+from optkit.solvers.base import Options, State, option
 
-__all__ = ["StochasticState", "start", "step_size", "upper_batch", "stochastic_state",
-           "conclude", "diverged", "result", "host"]
+__all__ = ["StochasticOptions", "StochasticState", "start", "step_size", "upper_batch",
+           "stochastic_state", "conclude", "diverged", "result", "host"]
 
 Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StochasticOptions(Options):
+    """The options every stochastic bilevel method takes."""
+
+    maxiter: int = option(1000, "Outer iterations.")
+    eta: float = option(1e-2, "Upper step size η.", check=POSITIVE)
+    eta_schedule: str = option("constant", "η_t: 'constant' (η) or 'sqrt' (η/sqrt(t+1)).",
+                               check=OneOf("constant", "sqrt"))
+    alpha: float = option(5e-2, "Lower SGD step size α.", check=POSITIVE)
+    batch_size: int | None = option(None, "Mini-batch size of every draw from "
+                                          "sample_lower / sample_upper; None: full oracles.",
+                                    check=(POSITIVE_INT, None))
+    upper_loss: str = option("full", "The history's upper loss: 'full' (F on all the data "
+                                     "at each new iterate, one extra pass) or 'batch' (F on "
+                                     "the iteration's upper mini-batch, at the iterate the "
+                                     "iteration started from: free, as in training logs).",
+                             check=OneOf("full", "batch"))
+    gtol: float = option(0.0, "Stop when the step direction's norm (the momentum's or the "
+                              "hypergradient estimate's) is at most gtol.", check=NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Bool, Interval, OneOf
+from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Bool, Interval
 from optkit.bilevel.stochastic import (
     Oracles,
     all_finite,
@@ -33,6 +33,7 @@ from optkit.problem import BilevelProblem
 from optkit.registry import register
 from optkit.result import Status
 from optkit.solvers._stochastic_bilevel import (
+    StochasticOptions,
     StochasticState,
     conclude,
     result,
@@ -41,7 +42,7 @@ from optkit.solvers._stochastic_bilevel import (
     stochastic_state,
     upper_batch,
 )
-from optkit.solvers.base import Options, Solver, option
+from optkit.solvers.base import Solver, option
 
 __all__ = ["SingleLoop", "SOBA", "MASOBA", "BOREP"]
 
@@ -51,29 +52,15 @@ _POSITIVE_OR_NONE = (POSITIVE, None)
 
 
 @dataclass(frozen=True, kw_only=True)
-class SOBAOptions(Options):
+class SOBAOptions(StochasticOptions):
     """Options of ``method="soba"``."""
 
     maxiter: int = option(1000, "Outer iterations T.")
-    eta: float = option(1e-2, "Upper step size η.", check=POSITIVE)
-    eta_schedule: str = option("constant", "η_t: 'constant' (η) or 'sqrt' (η/sqrt(t+1)).",
-                               check=OneOf("constant", "sqrt"))
-    alpha: float = option(5e-2, "Lower SGD step size α.", check=POSITIVE)
     nu: float = option(1e-2, "Step size ν of the z update (converges for ν < 2/L).",
                        check=POSITIVE)
     z_radius: float | None = option(None, "Radius of the ball about 0 that z is projected "
                                           "onto (theory: l_f0/μ); None: no projection.",
                                     check=_POSITIVE_OR_NONE)
-    batch_size: int | None = option(None, "Mini-batch size of every draw from "
-                                          "sample_lower / sample_upper; None: full oracles.",
-                                    check=(POSITIVE_INT, None))
-    upper_loss: str = option("full", "The history's upper loss: 'full' (F on all the data "
-                                     "at each new iterate, one extra pass) or 'batch' (F on "
-                                     "the iteration's upper mini-batch, at the iterate the "
-                                     "iteration started from: free, as in training logs).",
-                             check=OneOf("full", "batch"))
-    gtol: float = option(0.0, "Stop when the step direction's norm (‖m‖ or ‖h‖) is at most "
-                              "gtol.", check=NON_NEGATIVE)
 
 
 @dataclass(frozen=True, kw_only=True)

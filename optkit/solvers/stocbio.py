@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from optkit._checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Bool, OneOf
+from optkit._checks import POSITIVE, POSITIVE_INT, Bool
 from optkit.bilevel.stochastic import lower_sgd, neumann, norm
 from optkit.problem import BilevelProblem
 from optkit.registry import register
 from optkit.result import Status
 from optkit.solvers._stochastic_bilevel import (
+    StochasticOptions,
     StochasticState,
     conclude,
     result,
@@ -24,7 +25,7 @@ from optkit.solvers._stochastic_bilevel import (
     stochastic_state,
     upper_batch,
 )
-from optkit.solvers.base import Options, Solver, option
+from optkit.solvers.base import Solver, option
 
 __all__ = ["StocBiO", "TTSA"]
 
@@ -32,14 +33,9 @@ Array = NDArray[np.float64]
 
 
 @dataclass(frozen=True, kw_only=True)
-class StocBiOOptions(Options):
+class StocBiOOptions(StochasticOptions):
     """Options of ``method="stocbio"``."""
 
-    maxiter: int = option(1000, "Outer iterations.")
-    eta: float = option(1e-2, "Upper step size η.", check=POSITIVE)
-    eta_schedule: str = option("constant", "η_t: 'constant' (η) or 'sqrt' (η/sqrt(t+1)).",
-                               check=OneOf("constant", "sqrt"))
-    alpha: float = option(5e-2, "Lower SGD step size α.", check=POSITIVE)
     inner_steps: int = option(3, "Lower SGD steps per iteration (warm-started).",
                               check=POSITIVE_INT)
     neumann_lr: float = option(1e-2, "Step a of the Neumann series a Σ (I - aH)^q v "
@@ -48,17 +44,6 @@ class StocBiOOptions(Options):
     neumann_include_v0: bool = option(True, "Sum q = 0..Q-1 (standard); False sums "
                                             "q = 1..Q, omitting v (the reference codes).",
                                       check=Bool())
-    batch_size: int | None = option(None, "Mini-batch size of every draw from "
-                                          "sample_lower / sample_upper; None: full oracles.",
-                                    check=(POSITIVE_INT, None))
-    upper_loss: str = option("full", "The history's upper loss: 'full' (F on all the data "
-                                     "at each new iterate, one extra pass) or 'batch' (F on "
-                                     "the iteration's upper mini-batch, at the iterate the "
-                                     "iteration started from: free, as in training logs).",
-                             check=OneOf("full", "batch"))
-    gtol: float = option(0.0, "Stop when the hypergradient estimate's norm is at most gtol.",
-                         check=NON_NEGATIVE)
-
 
 @dataclass(frozen=True, kw_only=True)
 class TTSAOptions(StocBiOOptions):
