@@ -77,3 +77,20 @@ def reference_minimize(fun_and_grad: Callable[[Array], tuple[float, Array]],
                            f"‖∇f‖ = {gnorm:.3g} ({res.message})")
     read_only(x)
     return x, float(f), gnorm
+
+
+def torch_dtype(dtype: Any) -> Any:
+    """A floating ``torch.dtype`` from itself or its name (``"float32"``, ``"torch.float64"``);
+    ``ValueError`` otherwise. Imports torch: call it only from a builder that needs torch."""
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    elif isinstance(dtype, str):
+        resolved = getattr(torch, dtype.removeprefix("torch."), None)
+    else:
+        resolved = None
+    if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch dtype or its name ('float32', "
+                         f"'float64'), got {dtype!r}")
+    return resolved

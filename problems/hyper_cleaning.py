@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from optkit.problem import BilevelProblem
 from problems._catalog import entry
-from problems._common import check_int, read_only
+from problems._common import check_int, read_only, torch_dtype
 from problems.bilevel import _digits_splits
 
 __all__ = ["digits_hyper_cleaning"]
@@ -78,20 +78,6 @@ def _corrupt(labels: NDArray[np.int64], noise: float,
     mask = np.zeros(n, dtype=bool)
     mask[chosen] = True
     return noisy, mask
-
-
-def _torch_dtype(torch: Any, dtype: Any) -> Any:
-    """A ``torch.dtype`` from itself or its name (``"float32"``, ``"torch.float64"``)."""
-    if isinstance(dtype, torch.dtype):
-        resolved = dtype
-    elif isinstance(dtype, str):
-        resolved = getattr(torch, dtype.removeprefix("torch."), None)
-    else:
-        resolved = None
-    if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
-        raise ValueError(f"dtype must be a floating torch dtype or its name ('float32', "
-                         f"'float64'), got {dtype!r}")
-    return resolved
 
 
 @entry("digits-hyper-cleaning", "bilevel")
@@ -231,7 +217,7 @@ def digits_hyper_cleaning(noise: float = 0.2, model: str = "rnn", hidden: int = 
     except ImportError as err:
         raise ImportError("digits_hyper_cleaning needs PyTorch: "
                           "pip install optkit[torch]") from err
-    dt = _torch_dtype(torch, dtype)
+    dt = torch_dtype(dtype)
     dev = resolve_device(device)
 
     (X_tr, clean), (X_val, l_val), (X_te, l_te) = _splits()

@@ -280,14 +280,5 @@ def _no_cudnn() -> Any:
     return torch.backends.cudnn.flags(enabled=False)
 
 
-def _as_scalar(fun: TorchFun) -> TorchFun:
-    """``fun`` with its one-element output as a 0-d tensor (what ``torch.func.grad`` needs)."""
-
-    def scalar(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return fun(x, y).reshape(())
-
-    return scalar
-
-
 def _numpy(t: torch.Tensor) -> Array:
     return t.detach().to(device="cpu", dtype=torch.float64).numpy().copy()
