@@ -24,15 +24,29 @@ Problems (``--problems``; spec ``papers/bo-rep.md``, section 7 and the issue):
   full upper loss ``F(x, y)`` (one pass over the 2000 validation rows) and the closed-form
   ``‖∇Φ(x)‖`` (a 10 x 10 product), the same for every method.
 
-More problems (the torch data hyper-cleaning timing) are meant to be added to ``PROBLEMS``.
+- ``hyper-cleaning``: ``digits-hyper-cleaning`` (BO-REP's E3: an ``nn.RNN``, hidden 32 by
+  default, ``--hidden``, and a linear head; one weight per training example; mini-batches of
+  100), on torch (``backend="torch"``, ``--device``). Two figures:
+
+  * the cost of the oracles on one mini-batch, each the median of 50 timed calls: one
+    forward/backward of the lower loss (``lower_grad_y``), the upper gradient, the
+    Hessian-vector and the mixed product (double backward); and their ratios to the lower
+    forward/backward: one hypergradient estimate ``∇_x F - ∇²_xy f z`` (the upper gradient
+    and one mixed product; the issue's goal: at most 3), and all the derivatives of one
+    BO-REP or MA-SOBA iteration (plus the z step's Hessian-vector product) and of one StocBiO
+    iteration (its Neumann series);
+  * the time per outer iteration of BO-REP, StocBiO and MA-SOBA (settings of
+    ``examples/bo_rep_hyper_cleaning.py``; the upper loss recorded on the mini-batch), from
+    the history's clock after the start (BO-REP's refinement, timed alone, is not in it),
+    the median over the seeds.
 
 Prints a table per problem (each method's best setting, then every setting) and writes
 everything as JSON (atomically; the curves of ``‖∇Φ‖`` against oracle calls and time only for
 each method's best setting) to ``benchmarks/results/bo_rep.json`` (``--out``). BLAS runs on
 one thread (``--threads``): the matrices are small and the oracles many.
 
-    python benchmarks/bo_rep.py [--problems quadratic] [--quick] [--seeds 3] [--threads 1]
-                                [--out PATH]
+    python benchmarks/bo_rep.py [--problems quadratic hyper-cleaning] [--quick] [--seeds 3]
+                                [--threads 1] [--device cpu] [--hidden 32] [--out PATH]
 """
 
 from __future__ import annotations
@@ -80,6 +94,7 @@ PROBLEMS: dict[str, dict[str, Any]] = {
                   "maxiter": 20_000, "quick_maxiter": 300,
                   "target": 1e-2, "quick_target": 1e-1,
                   "settings": quadratic_settings},
+    "hyper-cleaning": {"entry": "digits-hyper-cleaning"},
 }
 
 
@@ -213,9 +228,97 @@ def print_table(s: dict[str, Any]) -> None:
     print(flush=True)
 
 
-#: How each problem of ``PROBLEMS`` is benchmarked (a torch section adds its own function).
+#: E3's settings, those of ``examples/bo_rep_hyper_cleaning.py`` (tuned there on validation).
+HYPER_CLEANING = {
+    "bo-rep": {"eta": 2.0, "nu": 0.1, "beta": 0.9, "interval": 2, "lower_steps": 3,
+               "refine_epochs": 4, "refine_steps": 16},
+    "stocbio": {"eta": 30.0, "inner_steps": 3, "neumann_lr": 0.3, "neumann_terms": 5},
+    "ma-soba": {"eta": 300.0, "nu": 0.1, "beta": 0.9},
+}
+
+
+def _median_ms(fun: Callable[[], Any], repeats: int = 50) -> float:
+    """The median time of ``fun()`` in milliseconds, after two untimed calls."""
+    fun(), fun()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fun()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def bench_hyper_cleaning(key: str, args: argparse.Namespace) -> dict[str, Any]:
+    """E3 on torch: the oracles' costs on one mini-batch and the time per outer iteration."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    quick = args.quick
+    batch, maxiter = (20, 20) if quick else (100, args.maxiter or 200)
+    problem = problems.get("digits-hyper-cleaning", hidden=args.hidden, device=args.device)
+    tensor = problem.info["tensor"]
+    x, y = tensor(problem.x0), tensor(problem.y0)
+    z = tensor(np.random.default_rng(0).standard_normal(problem.m))
+    rng = np.random.default_rng(0)
+    lower, upper = problem.sample_lower(batch, rng), problem.sample_upper(batch, rng)
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
+
+    def timed(fun: Callable[[], Any]) -> float:
+        return _median_ms(lambda: (fun(), sync()), 10 if quick else 50)
+
+    ms = {"lower_grad": timed(lambda: lower.lower_grad_y(x, y)),
+          "upper_grad": timed(lambda: upper.upper_grad(x, y)),
+          "hvp_yy": timed(lambda: lower.lower_hvp_yy(x, y, z)),
+          "hvp_xy": timed(lambda: lower.lower_hvp_xy(x, y, z))}
+    terms = HYPER_CLEANING["stocbio"]["neumann_terms"]
+    ratios = {"hypergradient": (ms["upper_grad"] + ms["hvp_xy"]) / ms["lower_grad"],
+              "bo_rep_iteration_products": (ms["upper_grad"] + ms["hvp_yy"] + ms["hvp_xy"])
+              / ms["lower_grad"],
+              "stocbio_iteration_products": (ms["upper_grad"] + (terms - 1) * ms["hvp_yy"]
+                                             + ms["hvp_xy"]) / ms["lower_grad"]}
+    seeds = list(range(args.seeds))
+    rows = []
+    for method in ("bo-rep", "stocbio", "ma-soba"):
+        if method not in args.methods:
+            continue
+        options = {**HYPER_CLEANING[method], "batch_size": batch, "alpha": 0.3,
+                   "upper_loss": "batch", "maxiter": maxiter}
+        per_iter, starts = [], []
+        for seed in seeds:
+            start = time.perf_counter()
+            res = optkit.minimize(problem, method=method, backend="torch",
+                                  options={**options, "seed": seed})
+            wall = time.perf_counter() - start
+            clock = np.asarray(res.history["time"], dtype=float)
+            per_iter.append(1e3 * (clock[-1] - clock[0]) / res.nit)
+            starts.append(wall - (clock[-1] - clock[0]))
+        rows.append({"method": method, "options": options,
+                     "ms_per_iteration": float(np.median(per_iter)),
+                     "start_seconds": float(np.median(starts)), "runs_ms": per_iter})
+    summary = {"problem": problem.name, "key": key, "hidden": args.hidden,
+               "device": str(x.device), "batch_size": batch, "maxiter": maxiter,
+               "torch_threads": args.threads, "m": problem.m, "oracle_ms": ms,
+               "ratios": ratios, "rows": rows, "seeds": seeds}
+    print(f"{problem.name} on {x.device} (hidden {args.hidden}, m = {problem.m}, batch "
+          f"{batch}, {args.threads} torch thread(s)); median ms per call:")
+    print("  " + ", ".join(f"{k} {v:.3f}" for k, v in ms.items()))
+    print(f"  over one lower forward/backward: hypergradient estimate "
+          f"{ratios['hypergradient']:.2f} (goal <= 3); a BO-REP/MA-SOBA iteration's "
+          f"derivatives {ratios['bo_rep_iteration_products']:.2f}; a StocBiO iteration's "
+          f"({terms} Neumann terms) {ratios['stocbio_iteration_products']:.2f}")
+    base = next((r["ms_per_iteration"] for r in rows if r["method"] == "bo-rep"), None)
+    for r in rows:
+        ratio = f" ({r['ms_per_iteration'] / base:.2f}x BO-REP's)" if base else ""
+        print(f"  {r['method']:8s} {r['ms_per_iteration']:7.2f} ms per outer iteration{ratio};"
+              f" start {r['start_seconds']:.2f} s")
+    print(flush=True)
+    return summary
+
+
+#: How each problem of ``PROBLEMS`` is benchmarked.
 BENCH: dict[str, Callable[[str, argparse.Namespace], dict[str, Any]]] = {
     "quadratic": bench_closed_form,
+    "hyper-cleaning": bench_hyper_cleaning,
 }
 
 
@@ -241,7 +344,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--maxiter", type=int, default=None, help="override the budget")
     parser.add_argument("--target", type=float, default=None,
                         help="override the target ||grad Phi||")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and torch threads")
+    parser.add_argument("--device", default="cpu", help="torch device of hyper-cleaning")
+    parser.add_argument("--hidden", type=int, default=32, help="hyper-cleaning's RNN size")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "bo_rep.json"))
     args = parser.parse_args(argv)
     if args.seeds < 1:

@@ -1,4 +1,4 @@
-"""BilevelProblem.from_torch: oracles derived by torch.func agree with hand-written NumPy ones
+"""BilevelProblem.from_torch: oracles derived by autograd agree with hand-written NumPy ones
 on MAID's spec E1, an oracle given explicitly wins, the other fields pass through, and
 check_derivatives passes on the derived problems."""
 
@@ -162,3 +162,21 @@ def test_bad_objectives_are_named_when_built():
                                          constraints=lambda x, y: torch.outer(x, y))
     with pytest.raises(ValueError, match="x0"):
         optkit.BilevelProblem.from_torch(lower, lower, np.ones((N, 1)), np.zeros(M))
+
+
+def test_derivatives_survive_no_grad_and_constant_gradients():
+    # a caller's torch.no_grad must not zero the derived derivatives; a lower level linear in
+    # y (its gradient constant, no graph to differentiate twice) has zero products, no error
+    problem = derived()
+    expected = numpy_e1(**data())
+    x, y, v = np.array([0.3, -1.0, 2.0]), np.arange(M, dtype=float), np.ones(M)
+    with torch.no_grad():
+        assert rel(problem.lower_hvp_xy(x, y, v), expected["lower_hvp_xy"](x, y, v)) < 1e-12
+        assert rel(problem.upper_grad(x, y)[1], expected["upper_grad"](x, y)[1]) < 1e-12
+    linear = optkit.BilevelProblem.from_torch(
+        upper=lambda x, y: (x * x).sum(), lower=lambda x, y: (y * x[:M]).sum(),
+        x0=np.ones(M), y0=np.zeros(M))
+    np.testing.assert_array_equal(linear.lower_grad_y(np.ones(M), y), np.ones(M))
+    np.testing.assert_array_equal(linear.lower_hvp_yy(np.ones(M), y, v), np.zeros(M))
+    np.testing.assert_array_equal(linear.lower_hvp_xy(np.ones(M), y, v), v)
+    np.testing.assert_array_equal(linear.upper_grad(np.ones(M), y)[1], np.zeros(M))
