@@ -642,7 +642,7 @@ class BilevelProblem:
     def from_torch(cls, upper: Callable[..., Any], lower: Callable[..., Any], x0: ArrayLike,
                    y0: ArrayLike, **kwargs: Any) -> BilevelProblem:
         """The problem of PyTorch objectives ``upper(x, y)`` and ``lower(x, y)`` (scalar
-        tensors of 1-D tensors), every oracle derived by ``torch.func``, NumPy in and out.
+        tensors of 1-D tensors), every oracle derived by autograd, NumPy in and out.
 
         Keywords are those of :func:`optkit.torch.bilevel.from_torch` (``constraints``,
         ``device``, ``dtype``) and the fields of this class; an oracle given there is used

@@ -3,7 +3,7 @@ r"""Field of Experts (FoE) denoising as a bilevel problem: learn a convolutional
 :func:`field_of_experts` builds experiment E3 of MAID (Salehi et al. 2023), scaled down to a
 CPU: learn the weights, smoothings and filters of a Field of Experts regularizer so that the
 denoised training images come close to the clean ones. The lower level is a PyTorch function
-(the filters enter through convolutions) and every oracle is derived by ``torch.func``
+(the filters enter through convolutions) and every oracle is derived by autograd
 (:meth:`optkit.BilevelProblem.from_torch`); importing this module does not import torch.
 
 Notation: ``x`` is the upper variable (MAID's ``θ``), ``y`` the lower one (the images, MAID's

@@ -6,7 +6,7 @@ may have been corrupted, so that a model trained on the weighted examples does w
 validation data. The model reads each 8x8 image as a sequence of 8 rows: an ``nn.RNN`` and a
 linear head (the whole network is the lower variable, a nonconvex lower level), or a frozen
 random RNN as a feature map under a ridge-regularized softmax head (a strongly convex lower
-level, the setting of the theory). Every oracle is derived by ``torch.func``
+level, the setting of the theory). Every oracle is derived by autograd
 (:meth:`optkit.BilevelProblem.from_torch`), with mini-batch samplers for the stochastic
 methods (``"bo-rep"``, ``"ma-soba"``, ``"soba"``, ``"stocbio"``, ``"ttsa"``); importing this
 module does not import torch.
