@@ -788,9 +788,11 @@ BILEVEL = st.builds(Bilevel, n=st.integers(1, 4), m=st.integers(1, 6),
                     nan_after=st.one_of(st.none(), st.integers(1, 12)))  # the start is finite
 #: The bilevel methods with a guaranteed exact decrease (MAID's certified line search).
 CERTIFIED = ("maid", "maid-fixed")
-#: The stochastic bilevel methods, whose steps are fixed: on a badly scaled case they may
-#: diverge, which must end the run with status 3 at its last finite iterate (the contract).
-FIXED_STEP = [m for m in _accepting(optkit.BilevelProblem) if optkit.registry.get(m).stochastic]
+#: The bilevel methods whose steps are fixed (the stochastic ones, LV-HBA, GAM): on a badly
+#: scaled case they may diverge, which must end the run with status 3 at its last finite
+#: iterate (the contract).
+FIXED_STEP = [m for m in _accepting(optkit.BilevelProblem)
+              if optkit.registry.get(m).stochastic or m in ("lv-hba", "gam")]
 
 
 @_property({"case": BILEVEL, "maxiter": MAXITER, "max_time": MAX_TIME}, 8,

@@ -91,7 +91,7 @@ class LVHBAState(State):
 
 
 @register("lv-hba", options=LVHBAOptions, accepts=(BilevelProblem,), needs=("lower_grad_x",),
-          uses=(), tol=("tol",), flagship=("coupled-equality-toy",), peers=(),
+          uses=(), tol=("tol",), flagship=("coupled-equality-toy",), peers=("gam",),
           tour_runs={"LV-HBA": ("lv-hba", {"maxiter": 10_000, "theta0": 1.0, "z0": 10.0})},
           tour_plot={"x": "nit", "y": "x_rel_error", "logy": True})
 class LVHBA(Solver):
