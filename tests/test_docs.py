@@ -32,7 +32,8 @@ def test_docs_build_without_warnings(tmp_path):
                                   "user_guide/writing_a_solver.rst", "methods/diffgrad.rst",
                                   "methods/gns_newton.rst", "methods/greedy_bcd.rst",
                                   "methods/dcdm.rst", "methods/convex_relu.rst",
-                                  "methods/maid.rst", "methods/bo_rep.rst"])
+                                  "methods/maid.rst", "methods/bo_rep.rst",
+                                  "methods/lv_hba.rst"])
 def test_doc_examples_run(page):
     """Every ``>>>`` example of the user guide runs and prints what the page shows (in a
     fresh process: the solver-writing page registers an example method)."""

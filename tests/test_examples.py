@@ -588,3 +588,26 @@ def test_bo_rep_meta_learning(tmp_path):
         assert final < half + 0.02, label
     # regression pin: BO-REP's meta-test accuracy 0.822-0.873 over the seeds
     assert min(bo_rep["test_accuracy"]) > 0.8
+
+
+def test_lv_hba_toy(tmp_path):
+    runs = run_example("lv_hba_toy", tmp_path)["runs"]
+    # spec oracle 1 at n = 100 (the spec measured 0.281 after 2000 iterations, 0.048 after
+    # 10 000, 0.011 after 50 000; optkit 0.276, 0.047, 0.018 after 20 000), monotone after the
+    # first swing, feasible to rounding, y1 and y2 at their optimal means
+    default = runs["LV-HBA (defaults)"]
+    assert default["error_at"]["2000"] < 0.35 and default["error_at"]["10000"] < 0.1
+    assert default["final_error"] < 0.03 and default["monotone_after_1000"]
+    assert default["constraint_residual"] < 1e-8
+    assert abs(default["y1_mean"] - 0.7) < 0.02 and abs(default["y2_mean"] + 0.4) < 0.05
+    # twice the steps: faster (regression pin: 0.0185 after 10 000)
+    faster = runs["LV-HBA (alpha = beta = 4e-3)"]
+    assert faster["error_at"]["10000"] < 0.5 * default["error_at"]["10000"]
+    # the box r matters (spec section 2): r = 1000 oscillates with errors of order 1-10, the
+    # reference script's committed settings do not converge (the spec: final error 119)
+    assert runs["LV-HBA (r = 1000)"]["median_error_last_1000"] > 1.0
+    assert runs["LV-HBA (reference script)"]["median_error_last_1000"] > 10.0
+    # GAM's exact lower solves find x* (measured 26 iterations to 5e-8)
+    gam = runs["GAM (alpha = 0.05)"]
+    assert gam["status"] == 0 and gam["final_error"] < 1e-6 and gam["nit"] < 60
+
