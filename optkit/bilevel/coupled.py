@@ -24,6 +24,8 @@ Matrix = Any  # a dense array or a SciPy sparse matrix
 
 #: The QP solvers cvxpy may use for a projection (installed with cvxpy).
 QP_SOLVERS = ("OSQP", "CLARABEL")
+_SOLVED = ("optimal", "optimal_inaccurate")
+_INFEASIBLE = ("infeasible", "infeasible_inaccurate")
 
 
 def _matrix(name: str, G: Any, rows: int | None = None) -> Matrix:
@@ -80,7 +82,11 @@ def affine_projection(G: Any, h: ArrayLike, *, equality: bool = False,
     redundant rows are fine). One inequality ``aᵀw <= b``: ``w - max(aᵀw - b, 0) a/‖a‖²``.
     More inequalities: ``min ‖w' - w‖²`` subject to ``G w' <= h``, compiled once by cvxpy
     with ``w`` a parameter; a point that already satisfies every constraint is its own
-    projection and skips the solver.
+    projection and skips the solver, and when OSQP fails (a far-away point can exhaust its
+    iterations at tolerance 1e-10) CLARABEL solves the same problem. Coordinates that no
+    constraint involves (zero columns of ``G``) are left out of every solve and returned
+    unchanged: with a per-example penalty in ``x`` that the constraints do not touch, the QP
+    only has ``y``'s coordinates.
 
     Examples
     --------
@@ -99,6 +105,22 @@ def affine_projection(G: Any, h: ArrayLike, *, equality: bool = False,
     G = _matrix("G", G, h.shape[0])
     if solver not in QP_SOLVERS:
         raise ValueError(f"solver must be one of {QP_SOLVERS}, got {solver!r}")
+    used = np.flatnonzero(abs(G).sum(axis=0) != 0) if G.size else np.zeros(0, dtype=int)
+    if used.size == G.shape[1]:
+        return _projection(G, h, equality, solver)
+    # coordinates no constraint involves are their own projection: leave them out
+    inner = _projection(G[:, used], h, equality, solver)
+
+    def project_used(w: Array) -> Array:
+        out = np.array(w, dtype=np.float64)
+        out[used] = inner(out[used])
+        return out
+
+    return project_used
+
+
+def _projection(G: Matrix, h: Array, equality: bool, solver: str) -> Callable[[Array], Array]:
+    """:func:`affine_projection` for a ``G`` without zero columns."""
     if equality:
         dense = G.toarray() if sp.issparse(G) else G
         pinv = np.linalg.pinv(dense)
@@ -148,15 +170,26 @@ class _QPProjection:
         if np.all(self.G @ w <= self.h):
             return np.array(w, dtype=np.float64)
         self.point.value = w
-        self.problem.solve(solver=self.solver, warm_start=True, **self.settings)
-        status = self.problem.status
-        if status in ("infeasible", "infeasible_inaccurate"):
+        status = self._solve(self.solver, self.settings)
+        if status not in _SOLVED + _INFEASIBLE and self.solver != "CLARABEL":
+            status = self._solve("CLARABEL", {})
+        if status in _INFEASIBLE:
             raise ValueError("the coupled feasible set {G_x x + G_y y <= h} is empty: no point "
                              "to project onto")
-        if status not in ("optimal", "optimal_inaccurate") or self.var.value is None:
-            raise ValueError(f"the projection onto {{G_x x + G_y y <= h}} failed: {self.solver} "
-                             f"ended with status {status!r}")
+        if status not in _SOLVED or self.var.value is None:
+            raise ValueError(f"the projection onto {{G_x x + G_y y <= h}} failed: the QP "
+                             f"solvers ended with status {status!r}")
         return np.array(self.var.value, dtype=np.float64)
+
+    def _solve(self, solver: str, settings: dict[str, Any]) -> str:
+        """Solve with ``solver``: its status (``"solver_error"`` when it raises)."""
+        import cvxpy as cp
+
+        try:
+            self.problem.solve(solver=solver, warm_start=True, **settings)
+        except cp.error.SolverError:
+            return "solver_error"
+        return self.problem.status
 
 
 def affine_constraints(G_x: Any, G_y: Any, h: ArrayLike, *, equality: bool = False,
