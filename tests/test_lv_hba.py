@@ -76,6 +76,13 @@ def test_one_iteration_is_the_spec_pseudocode_by_hand():
     for got, want in ((res.theta, theta1), (res.lam, lam1), (res.x, x1), (res.y, y1),
                       (res.z, z1)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # alpha_x: x's own step (y's unchanged)
+    res = optkit.minimize(problem, method="lv-hba",
+                          options={**dataclasses.asdict(o), "maxiter": 1, "theta0": 0.5,
+                                   "lam0": [0.2, 0.9], "z0": [1.0, 0.4], "alpha_x": 0.7})
+    x1, y1 = problem.proj_xy(x - 0.7 * d_x, y - o.alpha * d_y)
+    np.testing.assert_allclose(res.x, x1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res.y, y1, rtol=1e-12, atol=1e-12)
 
 
 def test_toy_a_ends_feasible_with_multipliers_in_the_box(toy_a_run):

@@ -44,6 +44,10 @@ class LVHBAOptions(Options):
     maxiter: int = option(10_000, "Iterations.")
     alpha: float = option(2e-3, "Step size α of the (x, y) step (below 1/L of the penalized "
                                 "objective).", check=POSITIVE)
+    alpha_x: float | None = option(None, "Step size of x alone, when the upper variable's "
+                                         "scale differs from y's (a log-penalty, say); None: "
+                                         "alpha (the paper's single step).",
+                                   check=(POSITIVE, None))
     beta: float = option(2e-3, "Step size β of the z step.", check=POSITIVE)
     eta: float = option(3e-2, "Step size η of the (θ, λ) descent-ascent step.", check=POSITIVE)
     gamma1: float = option(10.0, "Proximal parameter γ1 on θ.", check=POSITIVE)
@@ -103,7 +107,7 @@ class LVHBA(Solver):
     1. ``θ ← Proj_Y(θ - η d_θ)``, ``λ ← clip(λ - η d_λ, 0, r)`` with
        ``d_θ = ∇_y f(x, θ) + ∇_y g(x, θ)ᵀλ + (θ - y)/γ1`` and
        ``d_λ = -g(x, θ) + (λ - z)/γ2`` (both at the old ``θ, λ``);
-    2. ``(x, y) ← Proj_C((x, y) - α (d_x, d_y))`` with
+    2. ``(x, y) ← Proj_C((x, y) - α (d_x, d_y))`` (``alpha_x`` for ``x`` when given) with
        ``d_x = ∇_x F/c_k + ∇_x f(x, y) - ∇_x f(x, θ) - ∇_x g(x, θ)ᵀλ`` and
        ``d_y = ∇_y F/c_k + ∇_y f(x, y) - (y - θ)/γ1`` (at the new ``θ, λ``);
     3. ``z ← clip(z + β (λ - z)/γ2, 0, r)``.
@@ -208,8 +212,9 @@ class LVHBA(Solver):
             d_y = gFy / c + problem.lower_grad_y(x, y) - (y - theta_new) / opts.gamma1
             if not _finite(d_x, d_y, theta_new, lam_new):
                 return _diverged(state)
+            alpha_x = opts.alpha if opts.alpha_x is None else opts.alpha_x
             x_new, y_new = (np.asarray(v, dtype=np.float64) for v in self._project(
-                problem, x - opts.alpha * d_x, y - opts.alpha * d_y))
+                problem, x - alpha_x * d_x, y - opts.alpha * d_y))
             # 3. the dual centre
             z_new = np.clip(z + opts.beta * (lam_new - z) / opts.gamma2, 0.0, opts.r)
             new = self._state(problem, x_new, y_new, theta_new, lam_new, z_new, k + 1,
