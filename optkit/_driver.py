@@ -208,6 +208,8 @@ def _wrap_callback(callback: Callable | None) -> Callable[[State, int], None] | 
             res = OptimizeResult(x=_copy(state.x), fun=state.fun, nit=nit)
             if state.grad is not None:
                 res["jac"] = _copy(state.grad)
+            if getattr(state, "y", None) is not None:  # a bilevel method's lower iterate
+                res["y"] = _copy(state.y)
             callback(intermediate_result=res)
     else:
         def call(state: State, nit: int) -> None:

@@ -202,6 +202,16 @@ def test_toy_derivatives_match_finite_differences(build):
                       rng=0)
 
 
+def test_the_callback_sees_the_lower_iterate():
+    seen = []
+    res = optkit.minimize(coupled_affine_toy(), method="lv-hba", options={"maxiter": 5},
+                          callback=lambda intermediate_result: seen.append(intermediate_result))
+    assert [r.nit for r in seen] == [1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(seen[-1].y, res.y)
+    np.testing.assert_array_equal(seen[-1].x, res.x)
+    assert seen[0].y is not seen[1].y
+
+
 def test_runs_repeat_exactly():
     # spec oracle 7: deterministic
     problem = coupled_affine_toy()
