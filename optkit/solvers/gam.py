@@ -7,11 +7,13 @@ to the ε-active constraints to get the hypergradient, and takes a gradient step
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 import scipy.optimize
 from numpy.typing import NDArray
 
@@ -78,9 +80,10 @@ def implicit_hypergradient(problem: BilevelProblem, x: Array, y: Array,
         \begin{pmatrix} \nabla_y F \\ 0 \end{pmatrix},
 
     ``∇Φ = ∇_x F - ∇²_xy f p - ∇_x g_Aᵀ q`` (one mixed product and one Jacobian product). The
-    constraints' curvature is left out: exact for affine constraints. The system is solved in
-    the least-squares sense, so a singular ``H`` (a lower level that is flat in some
-    direction the active constraints pin down) is fine.
+    constraints' curvature is left out: exact for affine constraints. ``H`` may be singular
+    (a lower level flat in a direction the active constraints pin down): the system is solved
+    by a symmetric LU factorization, and in the least-squares sense when that is singular or
+    ill-conditioned.
 
     Returns
     -------
@@ -96,7 +99,12 @@ def implicit_hypergradient(problem: BilevelProblem, x: Array, y: Array,
                  dtype=np.float64).reshape(active.size, m)
     K = np.block([[0.5 * (H + H.T), J.T], [J, np.zeros((active.size, active.size))]])
     rhs = np.concatenate([gFy, np.zeros(active.size)])
-    sol = np.linalg.lstsq(K, rhs, rcond=None)[0]
+    with warnings.catch_warnings():  # an ill-conditioned K: least squares instead
+        warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+        try:
+            sol = scipy.linalg.solve(K, rhs, assume_a="sym")
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgWarning):
+            sol = scipy.linalg.lstsq(K, rhs, lapack_driver="gelsy")[0]
     p, q = sol[:m], sol[m:]
     grad = gFx - problem.lower_hvp_xy(x, y, p)
     if active.size:
