@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,45 @@ def reference_minimize(fun_and_grad: Callable[[Array], tuple[float, Array]],
                            f"‖∇f‖ = {gnorm:.3g} ({res.message})")
     read_only(x)
     return x, float(f), gnorm
+
+
+@dataclass(frozen=True)
+class TorchPlace:
+    """Where a torch problem's tensors live (``dtype``, ``device``), and the two conversions
+    its builder needs."""
+
+    dtype: Any
+    device: Any
+
+    def tensor(self, a: Any, dtype: Any = None) -> Any:
+        """``a`` (an array or a tensor) as a new tensor on the device, of ``dtype`` (default:
+        the problem's)."""
+        import torch
+
+        dtype = self.dtype if dtype is None else dtype
+        if isinstance(a, torch.Tensor):
+            return a.detach().to(device=self.device, dtype=dtype)
+        return torch.tensor(np.asarray(a), device=self.device, dtype=dtype)  # a copy
+
+    @staticmethod
+    def no_cudnn() -> Any:
+        """A context without cuDNN: its RNN kernels have no double backward (harmless on
+        CPU)."""
+        import torch
+
+        return torch.backends.cudnn.flags(enabled=False)
+
+
+def torch_place(builder: str, dtype: Any, device: Any) -> TorchPlace:
+    """The :class:`TorchPlace` of ``dtype`` and ``device`` (``"auto"``: CUDA when present);
+    ``ImportError`` naming ``builder`` when PyTorch is not installed."""
+    try:
+        import torch  # noqa: F401
+
+        from optkit.torch import resolve_device
+    except ImportError as err:
+        raise ImportError(f"{builder} needs PyTorch: pip install optkit[torch]") from err
+    return TorchPlace(torch_dtype(dtype), resolve_device(device))
 
 
 def torch_dtype(dtype: Any) -> Any:

@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from optkit.problem import BilevelProblem
 from problems._catalog import entry
-from problems._common import check_int, read_only, torch_dtype
+from problems._common import check_int, read_only, torch_place
 from problems.bilevel import _digits_splits
 
 __all__ = ["digits_hyper_cleaning"]
@@ -207,18 +207,15 @@ def digits_hyper_cleaning(noise: float = 0.2, model: str = "rnn", hidden: int = 
     if not (math.isfinite(mu_reg) and mu_reg >= 0):
         raise ValueError(f"mu_reg must be finite and >= 0, got {mu_reg!r}")
     seed = check_int("seed", seed, 0)
-    try:  # torch only here, so that importing the zoo needs no torch
-        import torch
-        import torch.nn.functional as tf
-        from torch import nn
-        from torch.func import functional_call
+    # torch only from here on, so that importing the zoo needs no torch
+    place = torch_place("digits_hyper_cleaning", dtype, device)
+    import torch
+    import torch.nn.functional as tf
+    from torch import nn
+    from torch.func import functional_call
 
-        from optkit.torch import resolve_device
-    except ImportError as err:
-        raise ImportError("digits_hyper_cleaning needs PyTorch: "
-                          "pip install optkit[torch]") from err
-    dt = torch_dtype(dtype)
-    dev = resolve_device(device)
+    dt, dev = place.dtype, place.device
+    as_tensor, cudnn_off = place.tensor, place.no_cudnn
 
     (X_tr, clean), (X_val, l_val), (X_te, l_te) = _splits()
     noisy, corrupted = _corrupt(clean, noise, seed)
@@ -239,14 +236,6 @@ def digits_hyper_cleaning(noise: float = 0.2, model: str = "rnn", hidden: int = 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = Network().to(dtype=torch.float64)
-
-    def cudnn_off() -> Any:  # its RNN kernels have no double backward; harmless on CPU
-        return torch.backends.cudnn.flags(enabled=False)
-
-    def as_tensor(a: ArrayLike, dtype: Any = dt) -> torch.Tensor:
-        if isinstance(a, torch.Tensor):
-            return a.detach().to(device=dev, dtype=dtype)
-        return torch.tensor(np.asarray(a), device=dev, dtype=dtype)  # a copy: read-only
 
     labels = {"train": clean, "val": l_val, "test": l_te}
     if model == "rnn":

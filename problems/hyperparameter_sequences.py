@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from optkit.problem import BilevelProblem
 from problems._catalog import entry
-from problems._common import check_int, read_only, torch_dtype
+from problems._common import check_int, read_only, torch_place
 
 __all__ = ["noisy_sum_hyperparameter"]
 
@@ -180,18 +180,15 @@ def noisy_sum_hyperparameter(noise: float = 0.2, hidden: int = 32, n_train: int 
     hidden = check_int("hidden", hidden, 1)
     n_train = check_int("n_train", n_train, 1)
     seed = check_int("seed", seed, 0)
-    try:  # torch only here, so that importing the zoo needs no torch
-        import torch
-        import torch.nn.functional as tf
-        from torch import nn
-        from torch.func import functional_call
+    # torch only from here on, so that importing the zoo needs no torch
+    place = torch_place("noisy_sum_hyperparameter", dtype, device)
+    import torch
+    import torch.nn.functional as tf
+    from torch import nn
+    from torch.func import functional_call
 
-        from optkit.torch import resolve_device
-    except ImportError as err:
-        raise ImportError("noisy_sum_hyperparameter needs PyTorch: "
-                          "pip install optkit[torch]") from err
-    dt = torch_dtype(dtype)
-    dev = resolve_device(device)
+    dt, dev = place.dtype, place.device
+    as_tensor, cudnn_off = place.tensor, place.no_cudnn
 
     splits = {name: _draw(n, noise, seed, k)
               for k, (name, n) in enumerate(zip(_SPLITS, (n_train, N_VAL, N_TEST), strict=True))}
@@ -213,14 +210,6 @@ def noisy_sum_hyperparameter(noise: float = 0.2, hidden: int = 32, n_train: int 
     names, shapes = zip(*((k, v.shape) for k, v in module.named_parameters()), strict=True)
     sizes = [math.prod(s) for s in shapes]
     y0 = torch.cat([p.detach().reshape(-1) for p in module.parameters()]).cpu().double().numpy()
-
-    def cudnn_off() -> Any:  # its RNN kernels have no double backward; harmless on CPU
-        return torch.backends.cudnn.flags(enabled=False)
-
-    def as_tensor(a: ArrayLike, dtype: Any = dt) -> torch.Tensor:
-        if isinstance(a, torch.Tensor):
-            return a.detach().to(device=dev, dtype=dtype)
-        return torch.tensor(np.asarray(a), device=dev, dtype=dtype)  # a copy: read-only
 
     data = {k: (as_tensor(u), as_tensor(labels, torch.int64))
             for k, (u, labels, _) in splits.items()}

@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from optkit.problem import BilevelProblem
 from problems._catalog import entry
-from problems._common import check_int, read_only, torch_dtype
+from problems._common import check_int, read_only, torch_place
 from problems.bilevel import _digits_splits
 
 __all__ = ["digits_parity_meta"]
@@ -237,18 +237,15 @@ def digits_parity_meta(hidden: int = 32, mu_reg: float = 1e-2, n_train_tasks: in
         raise ValueError(f"mu_reg must be finite and >= 0, got {mu_reg!r}")
     n_train_tasks = check_int("n_train_tasks", n_train_tasks, 1)
     seed = check_int("seed", seed, 0)
-    try:  # torch only here, so that importing the zoo needs no torch
-        import torch
-        import torch.nn.functional as tf
-        from torch import nn
-        from torch.func import functional_call
+    # torch only from here on, so that importing the zoo needs no torch
+    place = torch_place("digits_parity_meta", dtype, device)
+    import torch
+    import torch.nn.functional as tf
+    from torch import nn
+    from torch.func import functional_call
 
-        from optkit.torch import resolve_device
-    except ImportError as err:
-        raise ImportError("digits_parity_meta needs PyTorch: "
-                          "pip install optkit[torch]") from err
-    dt = torch_dtype(dtype)
-    dev = resolve_device(device)
+    dt, dev = place.dtype, place.device
+    as_tensor, cudnn_off = place.tensor, place.no_cudnn
 
     pools = _pools()
     tasks = {"train": _draw_tasks(pools["train"][1], False, n_train_tasks, seed),
@@ -264,14 +261,6 @@ def digits_parity_meta(hidden: int = 32, mu_reg: float = 1e-2, n_train_tasks: in
     x0 = torch.cat([p.detach().reshape(-1) for p in rnn.parameters()]).cpu().double().numpy()
     y0 = torch.cat([head.weight.detach().reshape(-1), head.bias.detach()]).double().numpy()
     n_weight = 2 * hidden
-
-    def cudnn_off() -> Any:  # its RNN kernels have no double backward; harmless on CPU
-        return torch.backends.cudnn.flags(enabled=False)
-
-    def as_tensor(a: ArrayLike, dtype: Any = dt) -> torch.Tensor:
-        if isinstance(a, torch.Tensor):
-            return a.detach().to(device=dev, dtype=dtype)
-        return torch.tensor(np.asarray(a), device=dev, dtype=dtype)  # a copy: read-only
 
     def task_data(split: str, which: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The images and parities of the support (``which = 1``) or query (2) sets."""
