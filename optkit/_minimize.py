@@ -80,8 +80,8 @@ def minimize(
         Called once per iteration, either as ``callback(intermediate_result)`` (when that is
         its only parameter's name) with an :class:`~scipy.optimize.OptimizeResult` (``x``,
         ``fun``, ``nit``, ``jac`` when the method has it, and a bilevel method's lower
-        iterate ``y``), or as ``callback(xk)`` with a copy of the iterate. Raising :class:`StopIteration` ends the
-        run with status 99.
+        iterate ``y``), or as ``callback(xk)`` with a copy of the iterate. Raising
+        :class:`StopIteration` ends the run with status 99.
     options : dict, optional
         Method options (see :func:`optkit.show_options`). Every method takes ``maxiter``,
         ``max_time``, ``disp`` and ``seed``. An unknown option raises ``TypeError``.
