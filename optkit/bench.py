@@ -15,6 +15,13 @@ dataset with its objective, a method that of a solver and a seed that of a repet
 per-iteration record of each run is its :class:`~optkit.History` (``row["history"]``), which
 converts to a long-format table with :meth:`~optkit.History.to_pandas`.
 
+:func:`run_grid_to` runs such a grid into a folder, resumably: each finished run is appended
+to a journal (``journal.jsonl``), runs already there are skipped, and the per-iteration long
+table (:func:`long_table`: one row per history record) is written atomically as
+``results.csv`` (and ``results.parquet`` when pyarrow is installed); :func:`read_table` reads
+it back. ``optkit bench grid.toml`` is this function driven by a TOML file. The tables feed the
+performance and data profiles of :mod:`optkit.profiles`.
+
 Neither imports anything heavy at module import time: Dask is imported only when
 ``backend="dask"`` is asked for. ``import optkit`` does not import this module; use
 ``from optkit import bench``.
@@ -29,8 +36,9 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -39,7 +47,8 @@ import numpy as np
 
 from optkit._table import Table, write_atomic
 
-__all__ = ["compare", "Comparison", "CaseTiming", "run_grid"]
+__all__ = ["compare", "Comparison", "CaseTiming", "run_grid", "run_grid_to", "long_table",
+           "read_table"]
 
 #: joblib backends :func:`run_grid` accepts besides ``"dask"``.
 _JOBLIB_BACKENDS = ("loky", "threading", "multiprocessing")
@@ -343,15 +352,22 @@ def _jsonable(value: Any) -> Any:
 
 # -- run_grid ----------------------------------------------------------------------------------
 
+#: Columns of a :func:`run_grid` row that describe the whole run, in the long table too.
+_RUN_COLUMNS = ("problem", "method", "seed", "n", "f_opt", "success", "status", "message",
+                "time_s")
+
 
 def run_grid(
     problems: Mapping[str, Any],
-    methods: Mapping[str, Mapping[str, Any] | None] | Sequence[str],
+    methods: Mapping[str, Any] | Sequence[str],
     seeds: Sequence[int] = (0,),
     *,
     n_jobs: int = 1,
     backend: str = "loky",
     scheduler: str | None = None,
+    skip: Collection[tuple[str, str, int]] = (),
+    on_run: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = False,
 ) -> Table:
     """Run :func:`optkit.minimize` on every (problem, method, seed), in parallel.
 
@@ -361,10 +377,13 @@ def run_grid(
         Name to anything :func:`optkit.minimize` takes as ``problem`` (a
         :class:`~optkit.Problem` or a structured kind). Each must pickle (with cloudpickle)
         when the runs go to other processes.
-    methods : Mapping of str to Mapping, or sequence of str
+    methods : Mapping of str to Mapping or (str, Mapping), or sequence of str
         Method name to its options (``{"gd": {"maxiter": 500}, "nesterov": {}}``), or just
-        names (no options). A single name is taken as a one-name list. Options must not hold
-        ``"seed"``: the seed comes from ``seeds``.
+        names (no options). A single name is taken as a one-name list. A value may also be a
+        pair ``(method, options)``: the key is then a label, so one method can appear with
+        several option sets (``{"gd-fixed": ("gd", {"linesearch": None})}``); the rows'
+        ``method`` column holds the label. Options must not hold ``"seed"``: the seed comes
+        from ``seeds``.
     seeds : sequence of int, optional
         Seeds; each run gets ``options={**method_options, "seed": seed}``.
     n_jobs : int, optional
@@ -377,14 +396,24 @@ def run_grid(
     scheduler : str, optional
         Address of a Dask scheduler (``"tcp://host:8786"``). Giving one implies
         ``backend="dask"``. The cluster's workers need optkit installed.
+    skip : collection of (str, str, int), optional
+        ``(problem, method, seed)`` runs to leave out (runs already done elsewhere).
+    on_run : callable, optional
+        Called as ``on_run(row)`` in this process as each run finishes, in the order they
+        finish (to save each run as soon as it exists). An exception it raises stops the grid
+        and is raised here.
+    progress : bool, optional
+        Show a progress bar over the runs (tqdm, on standard error).
 
     Returns
     -------
     Table
-        One row (a dict) per run, problem-major then method then seed, with ``problem``,
-        ``method``, ``seed``, ``fun``, ``nit``, ``nfev``, ``njev``, ``time_s`` (wall time of
-        that run, measured where it ran), ``success``, ``status``, ``message`` and
-        ``history`` (the run's :class:`~optkit.History`).
+        One row (a dict) per run that was not skipped, problem-major then method then seed
+        whatever order they finished in, with ``problem``, ``method``, ``seed``, ``fun``,
+        ``nit``, ``nfev``, ``njev``, ``time_s`` (wall time of that run, measured where it
+        ran), ``success``, ``status``, ``message``, ``n`` (the number of variables),
+        ``f_opt`` (the problem's known optimal value, or None) and ``history`` (the run's
+        :class:`~optkit.History`).
 
     Raises
     ------
@@ -415,6 +444,10 @@ def run_grid(
     >>> rows = bench.run_grid({"q": q}, ["gd", "nesterov"], seeds=[0, 1])
     >>> len(rows), sorted({row["method"] for row in rows})
     (4, ['gd', 'nesterov'])
+    >>> fixed = ("gd", {"linesearch": None, "step_size": 0.2})
+    >>> rows = bench.run_grid({"q": q}, {"gd": {}, "gd-fixed": fixed})
+    >>> [row["method"] for row in rows]
+    ['gd', 'gd-fixed']
     """
     problems = _check_problems(problems)
     methods = _check_methods(methods)
@@ -435,22 +468,33 @@ def run_grid(
                 f"scheduler={scheduler!r} runs the grid on Dask, but backend={backend!r}"
             )
         backend = "dask"
+    if on_run is not None and not callable(on_run):
+        raise TypeError(f"on_run must be callable or None, got {type(on_run).__name__}")
+    skip = {(str(p), str(m), int(s)) for p, m, s in skip}
 
     from joblib import Parallel, delayed
 
-    tasks = [
-        delayed(_run_one)(pname, problem, mname, opts, seed)
-        for pname, problem in problems.items()
-        for mname, opts in methods.items()
+    keys = [
+        (pname, label, seed)
+        for pname in problems
+        for label in methods
         for seed in seeds
+        if (pname, label, seed) not in skip
+    ]
+    tasks = [
+        delayed(_run_one)(i, pname, problems[pname], label, *methods[label], seed)
+        for i, (pname, label, seed) in enumerate(keys)
     ]
     title = (
         f"run_grid: {len(problems)} problem(s) x {len(methods)} method(s) "
         f"x {len(seeds)} seed(s)"
     )
+    total = len(problems) * len(methods) * len(seeds)
     if backend != "dask":
-        rows = Parallel(n_jobs=int(n_jobs), backend=backend)(tasks)
-        return Table(rows, title=title)
+        parallel = Parallel(n_jobs=int(n_jobs), backend=backend,
+                            return_as="generator_unordered")
+        return Table(_collect(parallel(tasks), len(tasks), total, on_run, progress),
+                     title=title)
 
     with _DaskClient(scheduler, int(n_jobs)) as client:
         from joblib import parallel_config
@@ -459,22 +503,48 @@ def run_grid(
         # methods of the problem itself, so each task carries its problem.
         with parallel_config(backend="dask", client=client):
             # n_jobs=1 would make joblib run sequentially here; -1 uses every Dask worker.
-            rows = Parallel(n_jobs=-1)(tasks)
+            parallel = Parallel(n_jobs=-1, return_as="generator_unordered")
+            rows = _collect(parallel(tasks), len(tasks), total, on_run, progress)
     return Table(rows, title=title)
 
 
+def _collect(
+    results: Iterable[tuple[int, dict[str, Any]]],
+    n_tasks: int,
+    total: int,
+    on_run: Callable[[dict[str, Any]], None] | None,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """The rows of ``(index, row)`` pairs in index order; ``on_run`` and the bar as they come.
+
+    The bar is over the whole grid: the skipped runs show as done from the start.
+    """
+    from tqdm.auto import tqdm
+
+    done: dict[int, dict[str, Any]] = {}
+    with tqdm(results, total=total, initial=total - n_tasks, disable=not progress,
+              unit="run", desc="runs", file=sys.stderr) as bar:
+        for index, row in bar:
+            if on_run is not None:
+                on_run(row)
+            done[index] = row
+    return [done[i] for i in sorted(done)]
+
+
 def _run_one(
-    problem_name: str, problem: Any, method: str, options: Mapping[str, Any], seed: int
-) -> dict[str, Any]:
+    index: int, problem_name: str, problem: Any, label: str, method: str,
+    options: Mapping[str, Any], seed: int,
+) -> tuple[int, dict[str, Any]]:
     """One cell of the grid; runs in a joblib or Dask worker."""
     from optkit._minimize import minimize
 
     start = time.perf_counter()
     res = minimize(problem, method=method, options={**options, "seed": seed})
     elapsed = time.perf_counter() - start
-    return {
+    f_opt = getattr(problem, "f_opt", None)
+    return index, {
         "problem": problem_name,
-        "method": method,
+        "method": label,
         "seed": seed,
         "fun": float(res.fun),
         "nit": int(res.nit),
@@ -484,6 +554,8 @@ def _run_one(
         "success": bool(res.success),
         "status": int(res.status),
         "message": str(res.message),
+        "n": int(np.size(res.x)),
+        "f_opt": None if f_opt is None else float(f_opt),
         "history": res.get("history"),
     }
 
@@ -501,7 +573,8 @@ def _check_problems(problems: Any) -> dict[str, Any]:
     return dict(problems)
 
 
-def _check_methods(methods: Any) -> dict[str, dict[str, Any]]:
+def _check_methods(methods: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``{label: (method name, options)}``."""
     from optkit.registry import registry
 
     if isinstance(methods, str):
@@ -521,24 +594,296 @@ def _check_methods(methods: Any) -> dict[str, dict[str, Any]]:
         )
     if not items:
         raise ValueError("methods must hold at least one method, got none")
-    checked: dict[str, dict[str, Any]] = {}
-    for name, opts in items:
+    checked: dict[str, tuple[str, dict[str, Any]]] = {}
+    for label, value in items:
+        if not isinstance(label, str):
+            raise TypeError(f"methods: names must be str, got {type(label).__name__}")
+        name, opts = value if isinstance(value, tuple) and len(value) == 2 else (label, value)
         if not isinstance(name, str):
-            raise TypeError(f"methods: names must be str, got {type(name).__name__}")
+            raise TypeError(f"methods[{label!r}]: the method must be a str, got {name!r}")
         registry.get(name)  # ValueError with close matches for an unknown name
         if opts is None:
             opts = {}
         if not isinstance(opts, Mapping):
             raise TypeError(
-                f"methods[{name!r}] must be a mapping of options or None, "
-                f"got {type(opts).__name__}"
+                f"methods[{label!r}] must be a mapping of options, a (method, options) pair "
+                f"or None, got {type(opts).__name__}"
             )
         if "seed" in opts:
             raise ValueError(
-                f"methods[{name!r}] sets 'seed'; run_grid sets it from the seeds argument"
+                f"methods[{label!r}] sets 'seed'; run_grid sets it from the seeds argument"
             )
-        checked[name] = dict(opts)
+        checked[label] = (name, dict(opts))
     return checked
+
+
+def long_table(rows: Iterable[Mapping[str, Any]]) -> Table:
+    """The runs of a grid as one long table: one row per history record.
+
+    Parameters
+    ----------
+    rows : iterable of Mapping
+        Rows of :func:`run_grid` (each with its ``history``).
+
+    Returns
+    -------
+    Table
+        For each run in order and each record of its history: the run's ``problem``,
+        ``method``, ``seed``, ``n``, ``f_opt``, ``success``, ``status``, ``message`` and
+        ``time_s`` (the whole run's), then the record's columns (``nit``, ``time``, ``fun``,
+        ``nfev``, ... and the method's own). A run's final counts are on its last row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import optkit
+    >>> from optkit import bench
+    >>> q = optkit.QuadraticProblem(np.diag([1.0, 4.0]), np.ones(2), x0=np.zeros(2), name="q")
+    >>> rows = bench.run_grid({"q": q}, {"gd": {"maxiter": 3}})
+    >>> table = bench.long_table(rows)
+    >>> [row["nit"] for row in table], table.columns[:4]
+    ([0, 1, 2, 3], ['problem', 'method', 'seed', 'n'])
+    """
+    out = Table(title="run_grid: one row per history record")
+    for row in rows:
+        run = {column: row.get(column) for column in _RUN_COLUMNS}
+        out.extend({**run, **record} for record in row["history"])
+    return out
+
+
+def read_table(path: str | os.PathLike) -> Table:
+    """Read a long table written by :func:`run_grid_to` (CSV) back as one row per run.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``results.csv`` written by :func:`run_grid_to` or ``optkit bench``.
+
+    Returns
+    -------
+    Table
+        One row per run, in the file's order, shaped like :func:`run_grid`'s: the run's
+        columns, ``history`` (a :class:`~optkit.History` of its records) and ``fun``,
+        ``nit``, ``nfev``, ``njev`` from its last record (``fun`` is the last iterate's,
+        where :func:`optkit.minimize` may have returned a better earlier one). Empty cells
+        are None; numbers and booleans get their types back.
+    """
+    import csv
+
+    from optkit.result import History
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        records = [
+            {k: v if k in ("problem", "method", "message") else _parse_cell(v)
+             for k, v in line.items()}
+            for line in csv.DictReader(handle)
+        ]
+    runs: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for record in records:
+        key = (record["problem"], record["method"], record["seed"])
+        if key not in runs:
+            runs[key] = {c: record[c] for c in _RUN_COLUMNS}
+            runs[key]["history"] = History(
+                f_opt=record["f_opt"], problem=record["problem"], method=record["method"]
+            )
+        runs[key]["history"].append(
+            {k: v for k, v in record.items() if k not in _RUN_COLUMNS and v is not None}
+        )
+    for run in runs.values():
+        last = run["history"][-1]
+        run.update({c: last.get(c) for c in ("fun", "nit", "nfev", "njev")})
+    return Table(runs.values(), title=f"runs read from {os.fspath(path)}")
+
+
+def _parse_cell(text: str) -> Any:
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def run_grid_to(
+    folder: str | os.PathLike,
+    problems: Mapping[str, Any],
+    methods: Mapping[str, Any] | Sequence[str],
+    seeds: Sequence[int] = (0,),
+    *,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    progress: bool = False,
+    specs: Mapping[str, Any] | None = None,
+) -> Table:
+    """Run a grid into a folder, resumably, and write its long table there.
+
+    Each finished run is appended at once to ``folder/journal.jsonl`` (one JSON line per
+    run). Runs already in the journal are not run again, so a grid that was interrupted
+    (killed, Ctrl-C, a machine lost) is resumed by calling this again with the same
+    arguments. When every run is in the journal, the long table (:func:`long_table`) of
+    the grid is written atomically to ``folder/results.csv``, and to
+    ``folder/results.parquet`` when pyarrow is installed.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The output folder (made if missing).
+    problems, methods, seeds, n_jobs, backend, scheduler, progress
+        As for :func:`run_grid`.
+    specs : Mapping of str to JSON-able, optional
+        Problem name to what it was built from (``{"name": "quadratic", "kwargs": {"n": 50}}``).
+        With each method's name and options it is stored with every run, and a run of the
+        journal whose settings differ from the grid's is an error, not a result to reuse.
+
+    Returns
+    -------
+    Table
+        One row per run of the grid, as :func:`run_grid` gives them, in the grid's order,
+        the resumed runs included; the values are those read back from the journal.
+
+    Raises
+    ------
+    ValueError
+        A run of the journal that was made with other settings (use another folder), a
+        journal line that is not JSON before the last line, and :func:`run_grid`'s errors.
+    TypeError
+        As for :func:`run_grid`.
+
+    Notes
+    -----
+    A run is appended as one line written and flushed to disk; a last line cut short (the
+    process was killed while writing it) is dropped and that run is done again. A run whose
+    key (problem, method, seed) is in the journal but not in the grid is ignored.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import optkit
+    >>> from optkit import bench
+    >>> q = optkit.QuadraticProblem(np.diag([1.0, 4.0]), np.ones(2), x0=np.zeros(2), name="q")
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     rows = bench.run_grid_to(out, {"q": q}, ["gd", "nesterov"], seeds=[0, 1])
+    ...     again = bench.run_grid_to(out, {"q": q}, ["gd", "nesterov"], seeds=[0, 1])
+    ...     table = bench.read_table(os.path.join(out, "results.csv"))
+    >>> len(rows), len(again), len(table)
+    (4, 4, 4)
+    """
+    problems = _check_problems(problems)
+    checked = _check_methods(methods)
+    seeds = _check_seeds(seeds)
+    specs = {} if specs is None else dict(specs)
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    journal = os.path.join(folder, "journal.jsonl")
+
+    def spec(problem: str, label: str) -> Any:
+        name, options = checked[label]
+        return _canonical({"problem": specs.get(problem, problem), "method": name,
+                           "options": options})
+
+    keys = [(p, m, s) for p in problems for m in checked for s in seeds]
+    entries = _read_journal(journal)
+    for key in keys:
+        if key in entries and entries[key]["spec"] != spec(*key[:2]):
+            raise ValueError(
+                f"{journal} holds the run {key} made with other settings "
+                f"({entries[key]['spec']}, now {spec(*key[:2])}); write to another folder"
+            )
+
+    def append(row: dict[str, Any]) -> None:
+        _append_journal(journal, row, spec(row["problem"], row["method"]))
+
+    run_grid(problems, methods, seeds, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+             skip=[key for key in keys if key in entries], on_run=append, progress=progress)
+    entries = _read_journal(journal)
+    rows = Table((_row_from_entry(entries[key]) for key in keys),
+                 title=f"{len(keys)} runs in {folder}")
+    table = long_table(rows)
+    write_atomic(os.path.join(folder, "results.csv"), table.to_csv())
+    _write_parquet(os.path.join(folder, "results.parquet"), table)
+    return rows
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` as it reads back from JSON, so specs compare alike before and after."""
+    return json.loads(json.dumps(value, sort_keys=True, default=_json_scalar))
+
+
+def _json_scalar(value: Any) -> Any:
+    """JSON's fallback: NumPy scalars and arrays as Python values, anything else as str."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return str(value)
+
+
+def _append_journal(path: str, row: Mapping[str, Any], spec: Any) -> None:
+    """Append one run as one JSON line, flushed to disk."""
+    history = row["history"]
+    entry = {
+        "spec": spec,
+        "row": {k: v for k, v in row.items() if k != "history"},
+        "history": {"records": list(history), "f_opt": history.f_opt,
+                    "problem": history.problem, "method": history.method},
+    }
+    line = json.dumps(entry, default=_json_scalar) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _read_journal(path: str) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The journal's runs by key (the first of any repeated key); a cut last line is removed."""
+    if not os.path.exists(path):
+        return {}
+    with open(path, "rb") as handle:
+        data = handle.read()
+    complete = data.rfind(b"\n") + 1
+    if complete < len(data):  # killed while writing the last line: drop it
+        with open(path, "r+b") as handle:
+            handle.truncate(complete)
+    entries: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for number, line in enumerate(data[:complete].splitlines(), start=1):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}, line {number}: not a journal entry ({err})") from err
+        row = entry["row"]
+        entries.setdefault((row["problem"], row["method"], row["seed"]), entry)
+    return entries
+
+
+def _row_from_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    from optkit.result import History
+
+    hist = entry["history"]
+    history = History(hist["records"], f_opt=hist["f_opt"], problem=hist["problem"],
+                      method=hist["method"])
+    return {**entry["row"], "history": history}
+
+
+def _write_parquet(path: str, table: Table) -> None:
+    """Write ``table`` to ``path`` as Parquet, atomically, when pyarrow is installed."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    os.close(fd)
+    try:
+        pq.write_table(pa.Table.from_pylist(list(table)), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _check_seeds(seeds: Any) -> list[int]:

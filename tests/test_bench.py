@@ -152,7 +152,7 @@ SEEDS = (0, 1)
 METHODS = {"gd": {"maxiter": 500}, "nesterov": {}}
 COLUMNS = [
     "problem", "method", "seed", "fun", "nit", "nfev", "njev", "time_s", "success", "status",
-    "message", "history",
+    "message", "n", "f_opt", "history",
 ]
 
 
@@ -193,6 +193,7 @@ def check_rows(rows, expected):
         assert isinstance(row["history"], optkit.History)
         assert len(row["history"]) == row["nit"] + 1
         assert row["history"].method == res.history.method
+        assert row["n"] == res.x.size and row["f_opt"] is None
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
@@ -360,3 +361,122 @@ def test_run_grid_threading_matches_serial():
                     assert row[column] == want[column] or (
                         row[column] != row[column] and want[column] != want[column]
                     ), (key, column, row[column], want[column])
+
+
+# -- labels, skip, on_run; long tables; run_grid_to and resuming ------------------------------
+
+
+def test_run_grid_labels_skip_and_on_run(problems):
+    methods = {"gd": {"maxiter": 20}, "gd-fixed": ("gd", {"maxiter": 20, "linesearch": None,
+                                                         "step_size": 0.05})}
+    seen = []
+    rows = bench.run_grid(problems, methods, SEEDS, skip=[("q", "gd", 1), ("q2", "gd-fixed", 0)],
+                          on_run=lambda row: seen.append((row["problem"], row["method"],
+                                                          row["seed"])))
+    keys = [(r["problem"], r["method"], r["seed"]) for r in rows]
+    assert keys == [("q", "gd", 0), ("q", "gd-fixed", 0), ("q", "gd-fixed", 1),
+                    ("q2", "gd", 0), ("q2", "gd", 1), ("q2", "gd-fixed", 1)]
+    assert sorted(seen) == sorted(keys)
+    fixed = optkit.minimize(problems["q"], method="gd", options={**methods["gd-fixed"][1],
+                                                                 "seed": 0})
+    assert rows[1]["fun"] == fixed.fun and rows[1]["history"].method == "gd"
+    assert rows[0]["fun"] != fixed.fun
+    assert (rows[0]["n"], rows[3]["n"], rows[0]["f_opt"]) == (3, 2, None)
+
+
+def test_long_table_round_trips_through_csv(problems, tmp_path):
+    rows = bench.run_grid(problems, METHODS, SEEDS)
+    table = bench.long_table(rows)
+    assert len(table) == sum(len(r["history"]) for r in rows)
+    assert table.columns[:9] == ["problem", "method", "seed", "n", "f_opt", "success",
+                                 "status", "message", "time_s"]
+    (tmp_path / "results.csv").write_text(table.to_csv())
+    back = bench.read_table(tmp_path / "results.csv")
+    assert len(back) == len(rows)
+    for got, want in zip(back, rows, strict=True):
+        for column in ("problem", "method", "seed", "n", "f_opt", "success", "status",
+                       "message", "time_s", "nit", "nfev", "njev"):
+            assert got[column] == want[column], column
+        assert got["fun"] == want["history"]["fun"][-1]
+        assert got["history"].to_dict().keys() == want["history"].to_dict().keys()
+        for name, values in want["history"].to_dict().items():
+            np.testing.assert_array_equal(got["history"][name], values)
+
+
+def _without_times(rows):
+    """Rows of a CSV long table, less the columns that depend on the wall clock."""
+    return [{k: v for k, v in row.items() if k not in ("time", "time_s")} for row in rows]
+
+
+def _read_csv(path):
+    import csv
+
+    with open(path, newline="") as handle:
+        return _without_times(csv.DictReader(handle))
+
+
+def test_run_grid_to_resumes_an_interrupted_grid(problems, tmp_path, monkeypatch):
+    """A grid stopped after 3 of its 8 runs resumes with the 5 others: the table is the one
+    of an uninterrupted run, each run once."""
+    whole = tmp_path / "whole"
+    rows = bench.run_grid_to(whole, problems, METHODS, SEEDS)
+    assert len(rows) == 8
+    assert sorted(p.name for p in whole.iterdir()) == ["journal.jsonl", "results.csv"]
+
+    append = bench._append_journal
+    calls = []
+
+    def interrupted(*args):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as a Ctrl-C between two runs
+        calls.append(args)
+        append(*args)
+
+    monkeypatch.setattr(bench, "_append_journal", interrupted)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_grid_to(out, problems, METHODS, SEEDS)
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 3
+    assert not (out / "results.csv").exists()
+    monkeypatch.setattr(bench, "_append_journal", append)
+
+    ran = []
+    monkeypatch.setattr(bench, "_run_one", _counting(bench._run_one, ran))
+    resumed = bench.run_grid_to(out, problems, METHODS, SEEDS)
+    assert len(ran) == 5  # only the runs the journal lacked
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 8
+    assert [(r["problem"], r["method"], r["seed"]) for r in resumed] == [
+        (r["problem"], r["method"], r["seed"]) for r in rows]
+    assert _read_csv(out / "results.csv") == _read_csv(whole / "results.csv")
+
+    # Everything done: a rerun runs nothing and writes the same table.
+    ran.clear()
+    bench.run_grid_to(out, problems, METHODS, SEEDS)
+    assert ran == [] and _read_csv(out / "results.csv") == _read_csv(whole / "results.csv")
+
+
+def _counting(function, calls):
+    def counted(*args):
+        calls.append(args[:4])
+        return function(*args)
+
+    return counted
+
+
+def test_run_grid_to_drops_a_cut_last_line_and_refuses_other_settings(problems, tmp_path):
+    out = tmp_path / "out"
+    bench.run_grid_to(out, problems, METHODS, SEEDS)
+    expected = _read_csv(out / "results.csv")
+    journal = out / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    # Killed while writing the 8th run: half its line is on disk.
+    journal.write_text("".join(lines[:7]) + lines[7][: len(lines[7]) // 2])
+    rows = bench.run_grid_to(out, problems, METHODS, SEEDS)
+    assert len(rows) == 8
+    assert len(journal.read_text().splitlines()) == 8
+    assert _read_csv(out / "results.csv") == expected
+    keys = [(r["problem"], r["method"], r["seed"]) for r in bench.read_table(
+        out / "results.csv")]
+    assert len(keys) == len(set(keys)) == 8
+    with pytest.raises(ValueError, match="other settings"):
+        bench.run_grid_to(out, problems, {**METHODS, "gd": {"maxiter": 7}}, SEEDS)
