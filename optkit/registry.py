@@ -73,8 +73,11 @@ class MethodInfo:
         Keyword arguments of :func:`optkit.plot.convergence` for the tour's plot (e.g.
         ``{"y": "relative_residual"}``); empty: the objective.
     tour_reference : str or None
-        The label of a tour run whose final ``fun`` the plot takes as the optimal value
-        (``f - f*`` on a log scale), for flagship problems whose optimum is not known.
+        The label of a tour run whose final ``fun`` the plot and the summary take as the
+        optimal value (``f - f*``), for flagship problems whose optimum is not known.
+    tour_caption : str
+        One line on what to see in the tour's figure (its ``index.html``); empty: a line
+        built from ``tour_plot``.
     long_running : bool
         Whether a run announces itself long (shows a progress bar without ``disp``).
     aliases : tuple of str
@@ -96,6 +99,7 @@ class MethodInfo:
         default_factory=dict)
     tour_plot: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     tour_reference: str | None = None
+    tour_caption: str = ""
     long_running: bool = False
     aliases: tuple[str, ...] = ()
 
@@ -165,6 +169,7 @@ class Registry(Mapping[str, MethodInfo]):
         tour_runs: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
         tour_plot: Mapping[str, Any] | None = None,
         tour_reference: str | None = None,
+        tour_caption: str = "",
         long_running: bool = False,
         aliases: tuple[str, ...] = (),
     ) -> Callable[[type[Solver]], type[Solver]]:
@@ -180,7 +185,8 @@ class Registry(Mapping[str, MethodInfo]):
                              flagship=flagship, peers=peers,
                              tour_runs=dict(tour_runs or {}),
                              tour_plot=dict(tour_plot or {}), tour_reference=tour_reference,
-                             long_running=long_running, aliases=aliases)
+                             tour_caption=tour_caption, long_running=long_running,
+                             aliases=aliases)
             for key in (info.name, *map(normalize, aliases)):
                 if key in self._methods or key in self._aliases:
                     raise ValueError(f"method name {key!r} is already registered")

@@ -14,7 +14,15 @@ class AdamOptions(AdaptiveOptions):
 
 
 @register("adam", options=AdamOptions, needs=("grad",), tol=("gtol",), stochastic=True,
-          flagship=("logistic-breast-cancer",), peers=("gd", "nesterov", "scipy:L-BFGS-B"))
+          flagship=("logistic-breast-cancer",), peers=("gd", "nesterov", "scipy:L-BFGS-B"),
+          tour_runs={"adam (lr = 0.01)": ("adam", {"lr": 0.01}),
+                     "adam (default lr = 1e-3)": ("adam", {"maxiter": 20_000}),
+                     "gd": ("gd", {}), "nesterov": ("nesterov", {}),
+                     "scipy:L-BFGS-B": ("scipy:L-BFGS-B", {})},
+          tour_caption="f - f* against iterations of full-batch Adam on logistic regression "
+                       "(breast cancer): lr = 0.01 reaches gtol about 3 times sooner than the "
+                       "default 1e-3; the line-search methods and L-BFGS-B, which adapt the "
+                       "step themselves, need far fewer iterations.")
 class Adam(AdaptiveSolver):
     r"""Adam (Kingma and Ba, 2015).
 

@@ -237,7 +237,12 @@ class MASOBA(SingleLoop):
                                                         "batch_size": 1, "seed": 0}),
                      "SOBA (η = 1e-3)": ("soba", {"maxiter": 300, "eta": 1e-3, "nu": 0.5,
                                                   "alpha": 0.5, "batch_size": 1, "seed": 0})},
-          tour_plot={"x": "nit", "y": "phi_grad_norm", "logy": True}, **_COMMON)
+          tour_plot={"x": "nit", "y": "phi_grad_norm", "logy": True},
+          tour_caption="‖∇Φ(x)‖ against iterations on an upper level whose smoothness grows "
+                       "with its gradient (mini-batches of 1, 300 iterations): BO-REP's "
+                       "normalized steps take η = 0.05 and keep descending; SOBA and MA-SOBA, "
+                       "which overflow at steps of 0.1, run at η = 1e-3 and level off near "
+                       "5.", **_COMMON)
 class BOREP(SingleLoop):
     r"""BO-REP: normalized momentum with periodic lower updates (Hao, Gong and Liu).
 

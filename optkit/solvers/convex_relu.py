@@ -158,7 +158,10 @@ class ADMMOptions(PatternOptions):
               "ADMM, over-relaxed (α = 1.6)": ("convex-relu-admm",
                                                {"maxiter": 6000, "relaxation": 1.6}),
               "cvxpy (CLARABEL)": ("convex-relu-cvxpy", {})},
-          tour_reference="cvxpy (CLARABEL)")
+          tour_reference="cvxpy (CLARABEL)",
+          tour_caption="f - f* against iterations, f* the interior-point solution of the "
+                       "same convex program by cvxpy: ADMM reaches its tolerance in a few "
+                       "thousand iterations, over-relaxation (α = 1.6) about a third sooner.")
 class ConvexReLUADMM(Solver):
     r"""ADMM on the convex program of a two-layer ReLU network (Bai, Gautam, Sojoudi 2023).
 

@@ -304,7 +304,12 @@ class _GammaSearch(MetricSolver):
                                                      {"hess_approx": "weighted-gauss-newton"}),
               "gradient method, B = AAᵀ": ("gm-backtracking", {"metric": "problem"}),
               "gradient method": ("gm-backtracking", {}),
-          })
+          },
+          tour_plot={"logx": True},
+          tour_caption="f - f* against iterations (log scale) on log-sum-exp: gns-newton, with "
+                       "the exact Hessian or the weighted Gauss-Newton model, converges in a "
+                       "few dozen iterations; the gradient method needs about a hundred in "
+                       "the metric B = AAᵀ and stalls near 1e-5 after 10,000 without it.")
 class GNSNewton(_GammaSearch):
     r"""Gradient-regularized Newton with an adaptive search on the radius γ (Algorithm 1 of
     Semenov, Jaggi and Doikov, 2025).

@@ -96,8 +96,15 @@ class LVHBAState(State):
 
 @register("lv-hba", options=LVHBAOptions, accepts=(BilevelProblem,), needs=("lower_grad_x",),
           uses=(), tol=("tol",), flagship=("coupled-equality-toy",), peers=("gam",),
-          tour_runs={"LV-HBA": ("lv-hba", {"maxiter": 10_000, "theta0": 1.0, "z0": 10.0})},
-          tour_plot={"x": "nit", "y": "x_rel_error", "logy": True})
+          tour_runs={"LV-HBA (α = β = 4e-3)": ("lv-hba", {
+              "maxiter": 20_000, "alpha": 4e-3, "beta": 4e-3, "tol": 1e-4, "theta0": 1.0,
+              "z0": 10.0})},
+          tour_plot={"x": "nit", "y": "x_rel_error", "logy": True},
+          tour_caption="x's relative error against iterations on the coupled-equality toy "
+                       "(a lower level with many solutions): after a first swing through x* "
+                       "it falls steadily, to about 2% when the residuals stop the run; F "
+                       "ends a little below F* because y is only penalized towards the "
+                       "lower-level solutions.")
 class LVHBA(Solver):
     r"""LV-HBA: single-loop, Hessian-free steps on the proximal Lagrangian value function
     reformulation of a bilevel problem with coupled lower-level constraints.

@@ -183,11 +183,16 @@ class _Run:
 @register("maid", options=MAIDOptions, accepts=(BilevelProblem,),
           needs=("lower_hvp_yy", "lower_hvp_xy"), uses=(), tol=("gtol",),
           flagship=("tv-denoising-1d",), peers=("hoag", "maid-fixed"),
-          tour_runs={"MAID (ε₀ = 0.1)": ("maid", {"maxiter": 100}),
+          tour_runs={"MAID (ε₀ = 0.1)": ("maid", {"maxiter": 300, "gtol": 1e-3}),
                      "fixed accuracy (ε = 1e-3)": ("maid-fixed", {"maxiter": 100,
                                                                   "eps0": 1e-3}),
                      "HOAG (geometric)": ("hoag", {"maxiter": 100})},
-          tour_plot={"x": "cost", "y": "upper_loss", "logx": True})
+          tour_plot={"x": "cost", "y": "upper_loss", "logx": True},
+          tour_caption="Upper loss against lower-level cost (log scale) on 1-D TV denoising: "
+                       "MAID's certified steps descend without a rise and stop once ‖z‖ and "
+                       "its error bound are below 1e-3; HOAG reaches the plateau at a similar "
+                       "cost, with jumps where its steps are rejected; the fixed accuracy "
+                       "ε = 1e-3 makes no progress.")
 class MAID(Solver):
     r"""MAID: inexact hypergradient descent whose accuracies adapt to certified bounds
     (Salehi, Mukherjee, Roberts and Ehrhardt).

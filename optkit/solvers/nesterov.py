@@ -58,6 +58,10 @@ class NesterovState(State):
 
 @register("nesterov", options=NesterovOptions, needs=("grad",), tol=("gtol",),
           flagship=("quadratic",), peers=("gd", "adam", "scipy:L-BFGS-B"),
+          tour_caption="f - f* against iterations on a quadratic of condition number 1000: "
+                       "the accelerated method needs about 10 times fewer iterations than "
+                       "gradient descent (its rate depends on √κ, not κ), L-BFGS-B 3 times "
+                       "fewer again.",
           aliases=("agd", "fista"))
 class Nesterov(Solver):
     r"""Nesterov's accelerated gradient method, with backtracking on the Lipschitz constant.

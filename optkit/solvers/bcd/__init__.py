@@ -107,10 +107,15 @@ class BCDState(State):
 @register("greedy-bcd", options=BCDOptions, accepts=(QuadraticProblem, GLMProblem),
           needs=(), uses=(), tol=("ftol", "gtol"), aliases=("bcd",),
           flagship=("bcd-D-small",), peers=(),
-          tour_runs={f"{rule} (message passing)": ("greedy-bcd", {"selection": rule,
-                                                                  "maxiter": 100})
+          tour_runs={rule: ("greedy-bcd", {"selection": rule, "maxiter": 10_000})
                      for rule in ("greedy_tree", "tree_partition", "random_tree", "red_black",
-                                  "general")})
+                                  "general")},
+          tour_plot={"logx": True},
+          tour_caption="f - f* against iterations (log scale) on a 20 x 20 label-propagation "
+                       "lattice: forest blocks solved exactly by message passing converge in "
+                       "a few hundred iterations, greedy forests first; the paper's general "
+                       "baseline (a dense block of the n^(1/3) largest |g_i|) needs thousands. "
+                       "No oracle calls (nfev = njev = 0): the block updates read Q.")
 class GreedyBCD(Solver):
     r"""Block coordinate descent with greedy (Gauss-Southwell-type) or random rules.
 
@@ -123,8 +128,9 @@ class GreedyBCD(Solver):
     result adds ``active_set_iter``, the first iteration at which the support of ``x``
     equals ``problem.info["support"]`` (when the problem knows it).
 
-    ``nfev`` and ``njev`` count calls of the problem's oracles only: the block updates read
-    ``Q`` or ``A`` directly (the history's ``block_size`` says how much each one did).
+    ``nfev`` and ``njev`` count calls of the problem's oracles, and the method makes none
+    (both are 0): the block updates read ``Q`` or ``A`` directly (the history's
+    ``block_size`` says how much each one did).
 
     Status codes: 0 (``ftol`` or ``gtol``), 1, 3, 4, 99. Raises ``ValueError`` before the
     first iteration when a coordinate has ``L_i = 0`` (``f`` linear along it), and at the
@@ -158,8 +164,9 @@ class GreedyBCD(Solver):
         return bool(np.max(np.abs(mapping), initial=0.0) <= opts.gtol), Status.SUCCESS
 
     def postprocess(self, problem: Any, state: BCDState, status: Status) -> dict:
-        # the maintained margins drift from a fresh evaluation in the last bits: evaluate once
-        return {"x": state.x, "fun": problem.objective(state.x), "jac": state.grad,
+        # the maintained margins drift from a fresh evaluation in the last bits: evaluate once,
+        # from Q or A (not through the counted oracles: the method never calls them)
+        return {"x": state.x, "fun": state.work.model.fresh_value(state.x), "jac": state.grad,
                 "active_set_iter": state.work.active_set_iter}
 
 

@@ -100,6 +100,15 @@ class BlockModel:
             return self.smooth_value()
         return self.smooth_value() + self.problem.g_fun(self.x)
 
+    def fresh_value(self, x: Array) -> float:
+        """``F(x)`` computed afresh from ``Q`` or ``A`` (not from the maintained ``Qx`` or
+        margins), without calling the problem's oracles: a bookkeeping evaluation that the
+        run's ``nfev`` and ``njev`` do not count."""
+        p = self.problem
+        if self.quadratic:
+            return 0.5 * float(x @ (p.Q @ x)) + float(p.c @ x) + p.const
+        return p.loss_value(p.margins(x)) + 0.5 * p.l2 * float(x @ x) + p.g_fun(x)
+
     def block_gradient(self, b: Index) -> Array:
         """``∇_b f(x)``."""
         return self._grad[b]
