@@ -12,7 +12,9 @@ Both come from one builder, on scikit-learn's bundled data sets (no network): th
 cancer set (569 samples, 30 features; split 300 / 150 / 119) or the digits made binary
 (1797 samples, 64 features; digit < 5 is -1, else +1; split 500 / 150 / 1147).
 
-Notation: ``x = c ∈ R^N`` is the upper variable (``N`` training samples), the lower one is
+Notation: ``x = c ∈ R^N`` is the upper variable (``N`` training samples), the log-penalties
+with per-sample weights ``e^c`` (``penalty="log"``, the spec's) or the weights ``C >= 0``
+themselves (``penalty="linear"``, GAM's parametrization); the lower one is
 ``y = (w, b, ξ) ∈ R^{d + 1 + N}`` (flat), ``F`` the upper objective, ``f`` the lower one; the
 constraints are ``g(x, y) <= 0``.
 
@@ -50,6 +52,8 @@ SHARPNESS = 5.0
 #: the stationarity of ``w`` when some penalties are large).
 LOWER_TOLERANCES = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10,
                     "tol_ktratio": 1e-8}
+#: The parametrizations of the penalties: ``x = c`` with weights ``e^c``, or the weights.
+PENALTIES = ("log", "linear")
 #: The default grid of ``grid_search``: one log-penalty shared by every training sample.
 DEFAULT_GRID = np.linspace(-8.0, 8.0, 33)
 read_only(DEFAULT_GRID)
@@ -94,8 +98,8 @@ def _smoothed_loss(Z: Array, labels: Array, w: Array, b: float) -> tuple[Array, 
 
 
 class _LowerSolver:
-    """``x -> y*(x)``: the lower-level QP ``min ½‖w‖² + ½ Σ e^{c_i} ξ_i²`` subject to
-    ``labels_i (z_iᵀw + b) >= 1 - ξ_i``, compiled once by cvxpy with the weights ``e^c`` as a
+    """``weights -> y*``: the lower-level QP ``min ½‖w‖² + ½ Σ weights_i ξ_i²`` subject to
+    ``labels_i (z_iᵀw + b) >= 1 - ξ_i``, compiled once by cvxpy with the weights as a
     parameter, solved by CLARABEL."""
 
     def __init__(self, Z: Array, labels: Array) -> None:
@@ -110,8 +114,8 @@ class _LowerSolver:
         self.problem = cp.Problem(cp.Minimize(objective),
                                   [cp.multiply(labels, Z @ self.w + self.b) >= 1.0 - self.xi])
 
-    def __call__(self, x: Array) -> Array:
-        self.weights.value = np.exp(x)
+    def __call__(self, weights: Array) -> Array:
+        self.weights.value = weights
         self.problem.solve(solver="CLARABEL", warm_start=True, **LOWER_TOLERANCES)
         if self.problem.status != "optimal" or self.w.value is None:
             raise ValueError(f"the lower-level QP failed: CLARABEL ended with status "
@@ -122,16 +126,28 @@ class _LowerSolver:
         return np.concatenate([w, [b], xi])
 
 
-def _linear_svm(dataset: str, seed: int, corruption: float, name: str) -> BilevelProblem:
+def _linear_svm(dataset: str, seed: int, corruption: float, penalty: str,
+                name: str) -> BilevelProblem:
     """The bilevel problem of both entries (their docstrings say what it is)."""
     if dataset not in SPLITS:
         raise ValueError(f"dataset must be one of {sorted(SPLITS)}, got {dataset!r}")
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
+    log = penalty == "log"
     seed = check_int("seed", seed, 0)
     if not 0.0 <= corruption < 1.0:
         raise ValueError(f"corruption must be in [0, 1), got {corruption!r}")
     (Z, clean), (Z_val, l_val), (Z_te, l_te) = _svm_data(dataset, seed)
     n, d = Z.shape
     c0 = np.random.default_rng(np.random.SeedSequence([seed, 1])).uniform(-6.0, -5.0, n)
+
+    def weights(x: Array) -> Array:
+        """The per-sample penalties: ``e^x`` (log), or ``x`` itself (linear)."""
+        return np.exp(x) if log else x
+
+    def weights_dx(x: Array) -> Array:
+        """Their derivative in ``x`` (elementwise)."""
+        return np.exp(x) if log else np.ones(n)
     flipped = np.zeros(n, dtype=bool)
     flip_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
     flipped[flip_rng.choice(n, size=round(corruption * n), replace=False)] = True
@@ -156,24 +172,33 @@ def _linear_svm(dataset: str, seed: int, corruption: float, name: str) -> Bileve
 
     def lower_fun(x: Array, y: Array) -> float:
         w, xi = y[:d], y[d + 1:]
-        return 0.5 * float(w @ w) + 0.5 * float(np.exp(x) @ (xi * xi))
+        return 0.5 * float(w @ w) + 0.5 * float(weights(x) @ (xi * xi))
 
     def lower_grad_y(x: Array, y: Array) -> Array:
-        return np.concatenate([y[:d], [0.0], np.exp(x) * y[d + 1:]])
+        return np.concatenate([y[:d], [0.0], weights(x) * y[d + 1:]])
 
     def lower_grad_x(x: Array, y: Array) -> Array:
-        return 0.5 * np.exp(x) * y[d + 1:] ** 2
+        return 0.5 * weights_dx(x) * y[d + 1:] ** 2
 
     def lower_hvp_yy(x: Array, y: Array, v: Array) -> Array:
-        return np.concatenate([v[:d], [0.0], np.exp(x) * v[d + 1:]])
+        return np.concatenate([v[:d], [0.0], weights(x) * v[d + 1:]])
 
     def lower_hvp_xy(x: Array, y: Array, v: Array) -> Array:
-        return np.exp(x) * y[d + 1:] * v[d + 1:]
+        return weights_dx(x) * y[d + 1:] * v[d + 1:]
 
     # g = 1 - ξ - labels (Z w + b) <= 0, i.e. G_y y <= -1 with G_y = [-diag(l) Z, -l, -I]
     G_y = sp.hstack([sp.csr_array(-labels[:, np.newaxis] * Z),
                      sp.csr_array(-labels[:, np.newaxis]), -sp.eye_array(n)], format="csr")
     coupled = affine_constraints(sp.csr_array((n, n)), G_y, -np.ones(n))
+    if not log:  # x >= 0 apart from the constraints, which leave x out of their projection
+        project = coupled["proj_xy"]
+
+        def proj_xy(x: Array, y: Array) -> tuple[Array, Array]:
+            x_same, y_new = project(x, y)
+            return np.maximum(x_same, 0.0), y_new
+
+        coupled = {**coupled, "proj_xy": proj_xy,
+                   "proj_x": lambda x: np.maximum(np.asarray(x, dtype=np.float64), 0.0)}
 
     def accuracy(y: Array, split: str = "test") -> float:
         features, part_labels = part(split)
@@ -191,9 +216,11 @@ def _linear_svm(dataset: str, seed: int, corruption: float, name: str) -> Bileve
         x = np.asarray(x, dtype=np.float64)
         if x.shape != (n,) or not np.all(np.isfinite(x)):
             raise ValueError(f"x must be a finite vector of length {n}, got shape {x.shape}")
+        if not (log or np.all(x >= 0.0)):
+            raise ValueError("x must be nonnegative: the penalties are linear")
         if not solver:
             solver.append(_LowerSolver(Z, labels))
-        return solver[0](x)
+        return solver[0](weights(x))
 
     def lower_value(x: ArrayLike) -> float:
         x = np.asarray(x, dtype=np.float64)
@@ -206,7 +233,7 @@ def _linear_svm(dataset: str, seed: int, corruption: float, name: str) -> Bileve
             raise ValueError("grid must be a non-empty finite vector of log-penalties")
         if criterion not in ("loss", "accuracy"):
             raise ValueError(f"criterion must be 'loss' or 'accuracy', got {criterion!r}")
-        ys = [solve_lower(np.full(n, c)) for c in grid]
+        ys = [solve_lower(np.full(n, c if log else np.exp(c))) for c in grid]
         val_loss = np.array([loss(y, "val") for y in ys])
         val_acc = np.array([accuracy(y, "val") for y in ys])
         # the first of the smallest (-accuracy, loss) or loss, in the order of the grid
@@ -221,11 +248,11 @@ def _linear_svm(dataset: str, seed: int, corruption: float, name: str) -> Bileve
     return BilevelProblem(
         upper_fun=upper_fun, upper_grad=upper_grad, lower_fun=lower_fun,
         lower_grad_y=lower_grad_y, lower_grad_x=lower_grad_x, lower_hvp_yy=lower_hvp_yy,
-        lower_hvp_xy=lower_hvp_xy, **coupled, x0=c0,
+        lower_hvp_xy=lower_hvp_xy, **coupled, x0=c0 if log else np.exp(c0),
         y0=np.concatenate([np.ones(d), [0.0], np.ones(n)]), name=name,
         info={"accuracy": accuracy, "loss": loss, "solve_lower": solve_lower,
               "lower_value": lower_value, "grid_search": grid_search,
-              "weights": lambda x: np.exp(np.asarray(x, dtype=np.float64)),
+              "weights": lambda x: weights(np.asarray(x, dtype=np.float64)),
               "flipped": flipped, "X_train": Z, "labels_train": labels,
               "labels_train_clean": clean, "X_val": Z_val, "labels_val": l_val,
               "X_test": Z_te, "labels_test": l_te})
@@ -239,7 +266,8 @@ def _name(base: str, dataset: str, seed: int, extra: str = "") -> str:
 
 
 @entry("svm-per-sample-penalties", "bilevel")
-def svm_per_sample_penalties(dataset: str = "breast_cancer", seed: int = 0) -> BilevelProblem:
+def svm_per_sample_penalties(dataset: str = "breast_cancer", seed: int = 0,
+                             penalty: str = "log") -> BilevelProblem:
     r"""One penalty per training sample of a linear SVM, tuned on a validation set (LV-HBA).
 
     Parameters
@@ -250,6 +278,11 @@ def svm_per_sample_penalties(dataset: str = "breast_cancer", seed: int = 0) -> B
     seed : int, default 0
         Seeds the shuffle before the split and the start ``x0`` (independent streams, the
         same for :func:`svm_hyper_cleaning`).
+    penalty : {"log", "linear"}, default "log"
+        ``x = c``, the log-penalties, with weights ``e^c`` (the spec's), or ``x = C >= 0``,
+        the weights themselves (GAM's parametrization). A step on ``c`` scales with ``e^c``
+        (about 0.004 at the start): with ``"linear"`` it does not, and a step size for ``x``
+        (LV-HBA's ``alpha_x``) does not blow up through the exponential.
 
     Returns
     -------
@@ -265,9 +298,12 @@ def svm_per_sample_penalties(dataset: str = "breast_cancer", seed: int = 0) -> B
 
         subject to ``g_i = 1 - ξ_i - l_i (wᵀz_i + b) <= 0`` for every training sample
         (``constraints``, the Jacobian products and ``proj_xy`` from
-        :func:`optkit.bilevel.affine_constraints`: a QP on ``(c, w, b, ξ)``). ``σ`` is the
-        logistic function, the leaky ReLU's negative slope 0.01. Start: ``c ~ U(-6, -5)``
-        (seeded), ``w = 1``, ``b = 0``, ``ξ = 1``; ``f_opt`` unknown. ``info``:
+        :func:`optkit.bilevel.affine_constraints`: a QP on ``(w, b, ξ)``, ``c`` untouched).
+        ``σ`` is the logistic function, the leaky ReLU's negative slope 0.01. Start:
+        ``c ~ U(-6, -5)`` (seeded), ``w = 1``, ``b = 0``, ``ξ = 1``; ``f_opt`` unknown. With
+        ``penalty="linear"``, ``x = C`` replaces ``e^c`` in ``f`` (start ``C = e^c``, the
+        same weights), ``proj_xy`` also clips ``C`` at 0 (separately: the constraints do not
+        involve ``x``) and ``proj_x`` is that clip. ``info``:
 
         - ``"accuracy"``, ``"loss"``: ``(y, split="test") ->`` the fraction of samples with
           ``l (wᵀz + b) > 0``, and the MEAN smoothed 0-1 loss (``F = 150 ·
@@ -277,13 +313,14 @@ def svm_per_sample_penalties(dataset: str = "breast_cancer", seed: int = 0) -> B
           ``"lower_value"``: ``x -> φ(x)``, ``f`` at that point;
         - ``"grid_search"``: ``(grid=linspace(-8, 8, 33), criterion="accuracy") ->`` a
           dict for the best single log-penalty (every ``c_i`` equal, lower level solved
-          exactly) by validation accuracy, ties to the smaller validation loss (or by
-          validation loss alone, ``criterion="loss"``), the first in the grid's order:
+          exactly; a log-penalty for either ``penalty``) by validation accuracy, ties to
+          the smaller validation loss (or by validation loss alone,
+          ``criterion="loss"``), the first in the grid's order:
           ``"c"``, ``"y"``, ``"val_loss"``, ``"val_accuracy"``, ``"test_loss"``,
           ``"test_accuracy"``, and ``"grid"``, ``"val_losses"``, ``"val_accuracies"`` over
           the grid: the baseline for the learned per-sample penalties;
-        - ``"weights"``: ``x -> e^x``, the per-sample penalties; ``"flipped"``: the mask of
-          flipped training labels (none here);
+        - ``"weights"``: ``x -> e^x`` (``x`` with ``"linear"``), the per-sample penalties;
+          ``"flipped"``: the mask of flipped training labels (none here);
         - the data (read-only): ``"X_train"``, ``"labels_train"`` (as trained on),
           ``"labels_train_clean"``, ``"X_val"``, ``"labels_val"``, ``"X_test"``,
           ``"labels_test"``.
@@ -291,9 +328,9 @@ def svm_per_sample_penalties(dataset: str = "breast_cancer", seed: int = 0) -> B
     Raises
     ------
     ValueError
-        For an unknown data set or a negative ``seed``; the ``info`` functions for an
-        unknown split, a grid that is not a non-empty finite vector, an unknown criterion,
-        or a failed lower solve.
+        For an unknown data set or ``penalty``, or a negative ``seed``; the ``info``
+        functions for an unknown split, a grid that is not a non-empty finite vector, an
+        unknown criterion, a negative ``x`` with ``"linear"``, or a failed lower solve.
 
     Notes
     -----
@@ -306,7 +343,8 @@ def svm_per_sample_penalties(dataset: str = "breast_cancer", seed: int = 0) -> B
     ``w = 0``. The lower level is a squared-hinge SVM: at its solution
     ``ξ_i = max(0, 1 - l_i (wᵀz_i + b))`` and ``w = Σ_i e^{c_i} ξ_i l_i z_i``. It is
     strongly convex in ``(w, ξ)`` but not in ``b``, so no strong convexity constant is
-    given. Since ``∇_c g = 0``, LV-HBA's step on ``c`` is ``∇_c f(c, y) - ∇_c f(c, θ)``.
+    given. Since ``∇_c g = 0``, LV-HBA's step on ``c`` is ``∇_c f(c, y) - ∇_c f(c, θ)`` (with
+    ``penalty="log"`` ``½ e^c (ξ² - ξ_θ²)``, with ``"linear"`` ``½ (ξ² - ξ_θ²)``).
 
     The grid search picks by validation accuracy by default, as one usually tunes an SVM:
     with 40 % flipped labels (:func:`svm_hyper_cleaning`) the smoothed loss of the
@@ -325,13 +363,18 @@ def svm_per_sample_penalties(dataset: str = "breast_cancer", seed: int = 0) -> B
     True
     >>> p.info["accuracy"](y, "test") > 0.9
     True
+    >>> q = svm_per_sample_penalties(penalty="linear")
+    >>> q.name, bool(np.allclose(q.x0, np.exp(p.x0)))
+    ('svm-per-sample-penalties-breast-cancer-seed0-linear', True)
     """
-    return _linear_svm(dataset, seed, 0.0, _name("svm-per-sample-penalties", dataset, seed))
+    extra = "" if penalty == "log" else f"-{penalty}"
+    return _linear_svm(dataset, seed, 0.0, penalty,
+                       _name("svm-per-sample-penalties", dataset, seed, extra))
 
 
 @entry("svm-hyper-cleaning", "bilevel")
 def svm_hyper_cleaning(dataset: str = "breast_cancer", seed: int = 0,
-                       corruption: float = 0.4) -> BilevelProblem:
+                       corruption: float = 0.4, penalty: str = "log") -> BilevelProblem:
     r"""Data hyper-cleaning: per-sample penalties of a linear SVM trained on flipped labels.
 
     Parameters
@@ -345,6 +388,8 @@ def svm_hyper_cleaning(dataset: str = "breast_cancer", seed: int = 0,
     corruption : float, default 0.4
         The fraction of training labels flipped, ``round(corruption · N)`` of them, drawn
         without replacement; in ``[0, 1)``.
+    penalty : {"log", "linear"}, default "log"
+        As for :func:`svm_per_sample_penalties`.
 
     Returns
     -------
@@ -379,6 +424,7 @@ def svm_hyper_cleaning(dataset: str = "breast_cancer", seed: int = 0,
     True
     """
     corruption = float(corruption)
-    extra = "" if corruption == 0.4 else f"-corruption{corruption:g}"
-    return _linear_svm(dataset, seed, corruption,
+    extra = ("" if corruption == 0.4 else f"-corruption{corruption:g}") + (
+        "" if penalty == "log" else f"-{penalty}")
+    return _linear_svm(dataset, seed, corruption, penalty,
                        _name("svm-hyper-cleaning", dataset, seed, extra))

@@ -258,13 +258,85 @@ def test_grid_search_returns_the_best_of_its_criterion(svm):
     assert default["val_loss"] == losses[accs == accs.max()].min()
 
 
+# -- the linear penalties ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def linear():
+    return svm_per_sample_penalties(seed=3, penalty="linear")
+
+
+def test_linear_penalties_are_the_log_problem_at_the_weights(svm, linear):
+    # x = C = e^c: the same lower level, ∇_c = e^c ∇_C (chain rule), the same data and start
+    rng = np.random.default_rng(6)
+    x, y = random_point(svm, rng)
+    C, v = np.exp(x), rng.normal(size=svm.m)
+    assert linear.name == "svm-per-sample-penalties-breast-cancer-seed3-linear"
+    np.testing.assert_allclose(linear.x0, np.exp(svm.x0), rtol=1e-15)
+    np.testing.assert_array_equal(linear.info["X_train"], svm.info["X_train"])
+    assert linear.lower_fun(C, y) == pytest.approx(svm.lower_fun(x, y), rel=1e-12)
+    assert linear.upper_fun(C, y) == svm.upper_fun(x, y)
+    np.testing.assert_allclose(linear.lower_grad_y(C, y), svm.lower_grad_y(x, y), rtol=1e-12)
+    np.testing.assert_allclose(linear.lower_hvp_yy(C, y, v), svm.lower_hvp_yy(x, y, v),
+                               rtol=1e-12)
+    np.testing.assert_allclose(C * linear.lower_grad_x(C, y), svm.lower_grad_x(x, y),
+                               rtol=1e-12)
+    np.testing.assert_allclose(C * linear.lower_hvp_xy(C, y, v), svm.lower_hvp_xy(x, y, v),
+                               rtol=1e-12)
+    np.testing.assert_array_equal(linear.info["weights"](C), C)
+    np.testing.assert_allclose(linear.info["solve_lower"](C), svm.info["solve_lower"](x),
+                               atol=1e-6)
+    # the grid is of log-penalties for both
+    found, expected = (p.info["grid_search"]([-2.0, 1.0, 4.0]) for p in (linear, svm))
+    assert found["c"] == expected["c"]
+    np.testing.assert_allclose(found["val_losses"], expected["val_losses"], rtol=1e-6)
+    cleaning = svm_hyper_cleaning(seed=3, penalty="linear")
+    assert cleaning.name == "svm-hyper-cleaning-breast-cancer-seed3-linear"
+    assert cleaning.info["flipped"].sum() == 120
+
+
+def test_linear_penalties_derivatives_match_finite_differences(linear):
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        x, y = random_point(linear, rng)
+        errors = check_derivatives(linear, np.abs(x), y, rng=rng)  # C >= 0
+        assert len(errors) == 8
+
+
+def test_linear_penalties_project_x_onto_the_nonnegative_orthant(svm, linear):
+    rng = np.random.default_rng(8)
+    x, y = random_point(linear, rng)
+    assert x.min() < 0
+    xp, yp = linear.proj_xy(x, y)
+    np.testing.assert_array_equal(xp, np.maximum(x, 0.0))
+    np.testing.assert_allclose(yp, svm.proj_xy(x, y)[1], atol=1e-8)  # y as before
+    assert np.max(linear.constraints(xp, yp)) <= 1e-8
+    np.testing.assert_array_equal(linear.proj_x(x), np.maximum(x, 0.0))
+    assert svm.proj_x is None
+    with pytest.raises(ValueError, match="nonnegative"):
+        linear.info["solve_lower"](x)
+
+
+def test_lv_hba_and_gam_keep_linear_penalties_nonnegative(linear):
+    # a large step for x alone (alpha_x = 100) drives some penalties to the bound 0
+    res = optkit.minimize(linear, method="lv-hba",
+                          options={"alpha": 0.01, "alpha_x": 100.0, "eta": 0.01, "r": 1.0,
+                                   "maxiter": 30})
+    assert res.status == 1 and res.x.min() == 0.0 and res.x.max() > 1.0
+    assert res.constraint_violation <= 1e-8
+    solve = linear.info["solve_lower"]
+    res = optkit.minimize(linear, method="gam", options={
+        "alpha": 0.01, "maxiter": 2, "lower_solve": lambda x, y_start: solve(x)})
+    assert res.x.min() == 0.0
+
+
 # -- errors, catalog, LV-HBA ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"dataset": "iris"}, "dataset"), ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
     ({"corruption": 1.0}, "corruption"), ({"corruption": -0.1}, "corruption"),
-    ({"corruption": float("nan")}, "corruption")])
+    ({"corruption": float("nan")}, "corruption"), ({"penalty": "exp"}, "penalty")])
 def test_invalid_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         svm_hyper_cleaning(**kwargs)
