@@ -247,11 +247,29 @@ def test_inequality_projection_matches_cvxpy(solver):
     for _ in range(3):
         w = 3 * rng.standard_normal(8)
         p = project(w)
-        assert np.max(G @ p - h) < 1e-8
-        np.testing.assert_allclose(p, _cvxpy_projection(G, h, w), atol=1e-6)
+        assert np.max(G @ p - h) < 1e-9
+        np.testing.assert_allclose(p, _cvxpy_projection(G, h, w), atol=1e-7)
     inside = np.linalg.lstsq(G, h - 1.0, rcond=None)[0]
     if np.all(G @ inside <= h):
         np.testing.assert_array_equal(project(inside), inside)
+
+
+def test_an_unpolished_osqp_solve_falls_back_to_clarabel(monkeypatch):
+    # OSQP stops at 1e-6 and relies on its polish for accuracy: without it, CLARABEL
+    from optkit.bilevel import coupled
+
+    rng = np.random.default_rng(3)
+    G, h = rng.standard_normal((12, 8)), rng.random(12)
+    project = affine_projection(G, h)
+    w = 3 * rng.standard_normal(8)
+    solvers = []
+    solve = coupled._QPProjection._solve
+    monkeypatch.setattr(coupled._QPProjection, "_polished", lambda self: False)
+    monkeypatch.setattr(coupled._QPProjection, "_solve",
+                        lambda self, solver, settings: solvers.append(solver)
+                        or solve(self, solver, settings))
+    np.testing.assert_allclose(project(w), _cvxpy_projection(G, h, w), atol=1e-7)
+    assert solvers == ["OSQP", "CLARABEL"]
 
 
 def test_closed_forms_match_cvxpy():

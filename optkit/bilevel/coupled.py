@@ -61,8 +61,9 @@ def affine_projection(G: Any, h: ArrayLike, *, equality: bool = False,
         Project onto the affine subspace ``G w = h`` (closed form).
     solver : {"OSQP", "CLARABEL"}, default "OSQP"
         The QP solver cvxpy calls for two or more inequalities. OSQP is warm-started from the
-        previous projection and polished to the active set (errors near 1e-10); CLARABEL is
-        an interior-point method, as accurate but not warm-started.
+        previous projection, solved to 1e-6 and polished (the active set's KKT system solved
+        exactly: errors near rounding), and CLARABEL takes over when the polish fails;
+        CLARABEL alone is an interior-point method, accurate but not warm-started.
 
     Returns
     -------
@@ -82,8 +83,8 @@ def affine_projection(G: Any, h: ArrayLike, *, equality: bool = False,
     redundant rows are fine). One inequality ``aᵀw <= b``: ``w - max(aᵀw - b, 0) a/‖a‖²``.
     More inequalities: ``min ‖w' - w‖²`` subject to ``G w' <= h``, compiled once by cvxpy
     with ``w`` a parameter; a point that already satisfies every constraint is its own
-    projection and skips the solver, and when OSQP fails (a far-away point can exhaust its
-    iterations at tolerance 1e-10) CLARABEL solves the same problem. Coordinates that no
+    projection and skips the solver, and when OSQP fails or cannot polish its solution
+    CLARABEL solves the same problem. Coordinates that no
     constraint involves (zero columns of ``G``) are left out of every solve and returned
     unchanged: with a per-example penalty in ``x`` that the constraints do not touch, the QP
     only has ``y``'s coordinates.
@@ -163,7 +164,7 @@ class _QPProjection:
             import osqp
 
             polish = "polishing" if int(osqp.__version__.split(".")[0]) >= 1 else "polish"
-            self.settings = {"eps_abs": 1e-10, "eps_rel": 1e-10, polish: True,
+            self.settings = {"eps_abs": 1e-6, "eps_rel": 1e-6, polish: True,
                              "max_iter": 100_000}
 
     def __call__(self, w: Array) -> Array:
@@ -171,7 +172,8 @@ class _QPProjection:
             return np.array(w, dtype=np.float64)
         self.point.value = w
         status = self._solve(self.solver, self.settings)
-        if status not in _SOLVED + _INFEASIBLE and self.solver != "CLARABEL":
+        if self.solver == "OSQP" and not (status in _INFEASIBLE or (
+                status in _SOLVED and self._polished())):
             status = self._solve("CLARABEL", {})
         if status in _INFEASIBLE:
             raise ValueError("the coupled feasible set {G_x x + G_y y <= h} is empty: no point "
@@ -180,6 +182,12 @@ class _QPProjection:
             raise ValueError(f"the projection onto {{G_x x + G_y y <= h}} failed: the QP "
                              f"solvers ended with status {status!r}")
         return np.array(self.var.value, dtype=np.float64)
+
+    def _polished(self) -> bool:
+        """Whether OSQP's last solve was polished: its active set's KKT system solved exactly
+        (errors near rounding, though its own tolerance is 1e-6)."""
+        info = getattr(self.problem.solver_stats.extra_stats, "info", None)
+        return getattr(info, "status_polish", None) == 1
 
     def _solve(self, solver: str, settings: dict[str, Any]) -> str:
         """Solve with ``solver``: its status (``"solver_error"`` when it raises)."""
