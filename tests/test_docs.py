@@ -29,7 +29,9 @@ def test_docs_build_without_warnings(tmp_path):
 
 
 @pytest.mark.parametrize("page", ["index.rst", "user_guide/minimize.rst",
-                                  "user_guide/writing_a_solver.rst", "methods/diffgrad.rst",
+                                  "user_guide/writing_a_solver.rst",
+                                  "user_guide/migrating_from_scipy.rst",
+                                  "methods/diffgrad.rst",
                                   "methods/gns_newton.rst", "methods/greedy_bcd.rst",
                                   "methods/dcdm.rst", "methods/convex_relu.rst",
                                   "methods/maid.rst", "methods/bo_rep.rst",

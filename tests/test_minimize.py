@@ -38,6 +38,32 @@ def test_scipy_lbfgsb_history_and_tol():
     assert fun[0] == rosen(x0) and fun[-1] == tight.fun
 
 
+def test_scipy_gets_maxiter_so_its_own_default_limit_does_not_stop_it_first():
+    # Nelder-Mead's default limits are 200 n iterations and evaluations (1600 here): a
+    # larger maxiter must reach SciPy, which then runs exactly as when given it directly
+    x0 = np.zeros(8)
+    ours = optkit.minimize(rosen, x0, method="scipy:Nelder-Mead", options={"maxiter": 20_000})
+    theirs = so.minimize(rosen, x0, method="Nelder-Mead", options={"maxiter": 20_000})
+    assert theirs.success and theirs.nfev > 1600
+    np.testing.assert_array_equal(ours.x, theirs.x)
+    assert ours.success and ours.nfev == theirs.nfev
+    # and a smaller one stops SciPy (status 1) at optkit's count
+    short = optkit.minimize(rosen, x0, method="scipy:BFGS", jac=rosen_der,
+                            options={"maxiter": 5})
+    assert short.status == 1 and short.nit == 5
+
+
+def test_scipy_limits_by_evaluations_are_iteration_limits():
+    # COBYLA's "evaluated MAXFUN times" is a budget, not a loss of precision
+    res = optkit.minimize(rosen, np.zeros(3), method="scipy:COBYLA", options={"maxiter": 20})
+    assert "MAXFUN" in res.message and res.status == 1
+
+
+def test_scipy_objective_of_the_wrong_shape_is_named():
+    with pytest.raises(ValueError, match=r"the objective \(fun\) returned shape \(1,\)"):
+        optkit.minimize(lambda x: (x - 1.0) ** 2, np.zeros(1), method="scipy:BFGS")
+
+
 def test_scipy_unknown_option_and_method():
     with pytest.raises(TypeError, match="Unknown solver options: gtoll"):
         optkit.minimize(rosen, np.zeros(2), method="scipy:BFGS", options={"gtoll": 1e-3})

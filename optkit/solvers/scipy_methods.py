@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import warnings
 from collections import deque
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import numpy as np
 import scipy.optimize as so
 from numpy.typing import NDArray
 
+from optkit._driver import check_scalar
 from optkit.problem import Problem
 from optkit.registry import MethodInfo, make_info, normalize, registry
 from optkit.result import Status, nan_trial_message
@@ -39,7 +41,8 @@ class ScipyOptions(Options):
 
     maxiter: int | None = option(
         None, "Maximum number of iterations, counted as optkit counts them (one per SciPy "
-              "callback) and enforced by optkit; None leaves SciPy's own limit alone."
+              "callback) and enforced by optkit, and given to SciPy as its maxiter (when the "
+              "method has one); None leaves SciPy's own limit alone."
     )
     tol: float | None = option(None, "SciPy's ``tol`` argument of minimize.")
     scipy_options: tuple[tuple[str, Any], ...] = option(
@@ -80,8 +83,13 @@ class ScipyMinimize(Solver):
             kwargs["hess"] = problem.hess
             kwargs["hessp"] = problem.hessp if problem.hess is None else None
         options = dict(self.options.scipy_options)
+        if self.options.maxiter is not None and _takes_maxiter(self.scipy_method):
+            # SciPy's own limit (200 n for BFGS, CG, Nelder-Mead) must not stop it first
+            options.setdefault("maxiter", self.options.maxiter)
         raw = driver.raw_problem
-        start = State(x0, float(raw.value(x0)))
+        value = raw.value(x0)
+        check_scalar("the objective (fun)", value)
+        start = State(x0, float(value))
         driver.record(start)
         if self.options.maxiter == 0:  # SciPy would still take a step
             return start, Status.MAXITER
@@ -151,9 +159,21 @@ def _status(res: so.OptimizeResult) -> Status:
     message = str(res.message).lower()
     if "nan" in message or not math.isfinite(res.fun):
         return Status.NONFINITE
-    if "iteration" in message or "evaluations" in message:
+    if any(word in message for word in ("iteration", "evaluations", "maxfun")):
         return Status.MAXITER
     return Status.PRECISION_LOSS
+
+
+#: Trust-region methods whose ``show_options`` text omits the ``maxiter`` they all take.
+_TRUST_REGION = frozenset({"dogleg", "trust-ncg", "trust-krylov", "trust-exact"})
+
+
+@functools.cache
+def _takes_maxiter(method: str) -> bool:
+    """Whether the SciPy method has a ``maxiter`` option (TNC has only ``maxfun``)."""
+    text = so.show_options("minimize", method, disp=False) or ""
+    return method.lower() in _TRUST_REGION or re.search(r"^\s*maxiter\b[^\n]*:", text,
+                                                         re.MULTILINE) is not None
 
 
 def _scipy_info(member: str) -> MethodInfo:
