@@ -64,6 +64,12 @@ def test_scipy_objective_of_the_wrong_shape_is_named():
         optkit.minimize(lambda x: (x - 1.0) ** 2, np.zeros(1), method="scipy:BFGS")
 
 
+def test_scipy_bounds_given_as_options_are_refused_by_name():
+    with pytest.raises(TypeError, match="bounds are arguments of scipy.optimize.minimize"):
+        optkit.minimize(rosen, np.zeros(2), method="scipy:L-BFGS-B",
+                        options={"bounds": [(0, 1), (0, 1)]})
+
+
 def test_scipy_unknown_option_and_method():
     with pytest.raises(TypeError, match="Unknown solver options: gtoll"):
         optkit.minimize(rosen, np.zeros(2), method="scipy:BFGS", options={"gtoll": 1e-3})

@@ -61,6 +61,12 @@ class ScipyMethodInfo(MethodInfo):
             ours["maxiter"] = theirs.pop("maxiter")
         if "scipy_options" in theirs:
             raise TypeError("give SciPy's options as ordinary options, not as scipy_options")
+        constrained = sorted({"bounds", "constraints"} & theirs.keys())
+        if constrained:
+            raise TypeError(f"{' and '.join(constrained)} are arguments of "
+                            f"scipy.optimize.minimize, not options: the scipy: methods run "
+                            f"unconstrained here; call scipy.optimize.minimize for a "
+                            f"constrained problem")
         return ScipyOptions(**ours, scipy_options=tuple(sorted(theirs.items())))
 
 
