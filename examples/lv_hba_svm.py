@@ -22,9 +22,9 @@ comparison should be made; the exact SVM of its learned penalties reaches 0.982 
 GAM ends at 0.983 and 0.956. With 150 validation samples, 300 free penalties buy nothing
 measurable over one well-chosen penalty, whichever method tunes them. LV-HBA reaches the
 grid's test level within its first few steps (a fraction of a second: its upper gradient moves
-(w, b) directly), GAM within about a second. Time per step, on 2 busy cores: LV-HBA 35 ms (a
-projection, a QP; 7 s for 200 steps), GAM 105 ms (an exact lower solve and a dense KKT
-system of some 600 rows; 3 s for 30 steps); the whole script 110 to 145 s.
+(w, b) directly), GAM within about a second. Time per step, on 2 cores: LV-HBA 13-15 ms (a
+projection, a QP; 2.5-3 s for 200 steps), GAM 20-27 ms (an exact lower solve and a dense
+KKT system of some 600 rows; 0.6-0.8 s for 30 steps); the whole script about 45 s.
 
 How the settings were tuned (validation accuracy of the final iterate, mean over seeds 1-3;
 test never looked at): with the spec's log-penalties c the step on c is 1/2 e^c (xi^2 -
@@ -41,7 +41,7 @@ jump to hundreds and the SVM collapse (accuracy 0.59); alpha in {5e-5, 1e-4, 3e-
 or 100 steps end at 0.969 to 0.989. On the log-penalties GAM's steps 0.3 and 3 end at 0.984
 and 0.978.
 
-    python examples/lv_hba_svm.py     # writes the .png and .json (about 2 minutes on 2 cores)
+    python examples/lv_hba_svm.py     # writes the .png and .json (about 45 s on 2 cores)
 """
 
 import dataclasses

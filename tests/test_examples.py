@@ -646,7 +646,7 @@ def test_lv_hba_toy(tmp_path):
     assert gam["status"] == 0 and gam["final_error"] < 1e-6 and gam["nit"] < 60
 
 
-@pytest.mark.slow  # about two minutes on two cores: CI runs it in its slow pass
+@pytest.mark.slow  # about 45 s on two cores: CI runs it in its slow pass
 def test_lv_hba_svm(tmp_path):
     figures = run_example("lv_hba_svm", tmp_path)
     summary, runs = figures["summary"], figures["runs"]
