@@ -50,10 +50,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _budget import calls_per_iteration, iterations, run, summary  # noqa: E402
 from _figures import save_figures  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-import optkit  # noqa: E402
 import problems  # noqa: E402
 
 torch.set_num_threads(1)  # a small network: one thread is fastest (two contend on two cores)
@@ -91,19 +91,6 @@ TUNED = {
 NOISY_LR = 0.1
 
 
-def calls_per_iteration(method, opts):
-    """Oracle calls of one iteration (averaged over BO-REP's period) and the calls before the
-    first one (BO-REP's refinement)."""
-    if method == "bo-rep":
-        refine = opts["refine_steps"] * (2 ** opts["refine_epochs"] - 1)
-        return 1 + opts["lower_steps"] / opts["interval"] + 2, refine
-    if method in ("ma-soba", "soba"):
-        return 4, 0  # upper gradient, lower gradient, Hessian-vector and mixed product
-    # StocBiO / TTSA: upper gradient, inner_steps lower gradients, Q - 1 Hessian-vector
-    # products in the series and one mixed product
-    return 1 + opts["inner_steps"] + opts["neumann_terms"], 0
-
-
 def options(label, tuned):
     method, fixed, _ = METHODS[label]
     return method, {**SHARED, **fixed, **tuned}
@@ -113,21 +100,6 @@ def budget():
     """BO-REP's oracle calls after ITERS iterations: the budget every method gets."""
     per_iteration, refine = calls_per_iteration(*options("BO-REP", TUNED["BO-REP"]))
     return refine + round(per_iteration * ITERS)
-
-
-def iterations(method, opts, calls):
-    """The maxiter whose oracle calls are closest to ``calls``."""
-    per_iteration, offset = calls_per_iteration(method, opts)
-    return max(1, round((calls - offset) / per_iteration))
-
-
-def run(problem, method, opts, maxiter, seed):
-    start = time.perf_counter()
-    res = optkit.minimize(problem, method=method, backend="torch",
-                          options={**opts, "maxiter": maxiter, "seed": seed})
-    seconds = time.perf_counter() - start
-    calls = int(res.njev + res.lower_njev + res.lower_nhev)
-    return res, calls, seconds
 
 
 def noisy(problem, steps, lr, seed):
@@ -169,11 +141,6 @@ def tune():
     print(f"noisy labels: lr {best['lr']:g}")
     save_figures("bo_rep_hyper_cleaning_tuning.json", scores)
     return scores
-
-
-def summary(values):
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)),
-            "min": float(np.min(values)), "max": float(np.max(values))}
 
 
 def main():

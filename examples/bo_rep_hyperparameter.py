@@ -53,6 +53,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _budget import calls_per_iteration, iterations, summary  # noqa: E402
 from _figures import save_figures  # noqa: E402
 
 import optkit  # noqa: E402
@@ -87,19 +88,6 @@ METHODS = {  # label: (method, fixed options, grid of tuned upper steps)
 TUNED = {"BO-REP": 0.02, "MA-SOBA": 1000.0, "StocBiO": 0.1, "TTSA": 10.0}
 
 
-def calls_per_iteration(method, opts):
-    """Oracle calls of one iteration (averaged over BO-REP's period) and the calls before the
-    first one (BO-REP's refinement)."""
-    if method == "bo-rep":
-        refine = opts["refine_steps"] * (2 ** opts["refine_epochs"] - 1)
-        return 1 + opts["lower_steps"] / opts["interval"] + 2, refine
-    if method == "ma-soba":
-        return 4, 0  # upper gradient, lower gradient, Hessian-vector and mixed product
-    # StocBiO / TTSA: upper gradient, inner_steps lower gradients, Q - 1 Hessian-vector
-    # products in the series and one mixed product
-    return 1 + opts["inner_steps"] + opts["neumann_terms"], 0
-
-
 def options(label, eta):
     method, fixed, _ = METHODS[label]
     return method, {**SHARED, **fixed, "eta": eta}
@@ -109,12 +97,6 @@ def budget():
     """BO-REP's oracle calls after ITERS iterations: the budget every method gets."""
     per_iteration, refine = calls_per_iteration(*options("BO-REP", TUNED["BO-REP"]))
     return refine + round(per_iteration * ITERS)
-
-
-def iterations(method, opts, calls):
-    """The maxiter whose oracle calls are closest to ``calls``."""
-    per_iteration, offset = calls_per_iteration(method, opts)
-    return max(1, round((calls - offset) / per_iteration))
 
 
 def run(problem, method, opts, maxiter, seed):
@@ -181,11 +163,6 @@ def tune(labels=()):
         scores[label] = rows
     save_figures(f"bo_rep_hyperparameter_tuning{'_'.join(('', *labels))}.json", scores)
     return scores
-
-
-def summary(values):
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)),
-            "min": float(np.min(values)), "max": float(np.max(values))}
 
 
 def main():
