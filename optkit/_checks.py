@@ -258,3 +258,19 @@ def make_constraint(spec: Any) -> Constraint:
         return AnyOf(*spec)
     raise TypeError(f"a check must be a Constraint, None, a type or a tuple of them, "
                     f"got {spec!r}")
+
+
+def _shape_error(oracle: str, got: tuple, expected: tuple, what: str) -> ValueError:
+    return ValueError(f"{oracle} returned shape {got}, expected {expected} ({what})")
+
+
+def check_scalar(oracle: str, value: Any) -> None:
+    """``ValueError`` naming ``oracle`` unless ``value`` is a scalar."""
+    if np.ndim(value) != 0:
+        raise _shape_error(oracle, np.shape(value), (), "the objective must return a scalar")
+
+
+def check_like(oracle: str, value: Any, x: Any, what: str) -> None:
+    """``ValueError`` naming ``oracle`` unless ``value`` has the shape of ``x``."""
+    if np.shape(value) != np.shape(x):
+        raise _shape_error(oracle, np.shape(value), np.shape(x), what)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from optkit._checks import _shape_error, check_like, check_scalar
 from optkit.result import History, Status
 from optkit.solvers.base import Solver, State
 
@@ -124,22 +125,6 @@ def counted(problem: Any, counter: Counter) -> Any:
 
 def _counted_sampler(sample: Callable, counter: Counter) -> Callable:
     return lambda batch_size, rng: counted(sample(batch_size, rng), counter)
-
-
-def _shape_error(oracle: str, got: tuple, expected: tuple, what: str) -> ValueError:
-    return ValueError(f"{oracle} returned shape {got}, expected {expected} ({what})")
-
-
-def check_scalar(oracle: str, value: Any) -> None:
-    """``ValueError`` naming ``oracle`` unless ``value`` is a scalar."""
-    if np.ndim(value) != 0:
-        raise _shape_error(oracle, np.shape(value), (), "the objective must return a scalar")
-
-
-def check_like(oracle: str, value: Any, x: Any, what: str) -> None:
-    """``ValueError`` naming ``oracle`` unless ``value`` has the shape of ``x``."""
-    if np.shape(value) != np.shape(x):
-        raise _shape_error(oracle, np.shape(value), np.shape(x), what)
 
 
 #: Bilevel oracles whose answer has the shape of one argument: its position.

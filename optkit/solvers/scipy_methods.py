@@ -21,7 +21,7 @@ import numpy as np
 import scipy.optimize as so
 from numpy.typing import NDArray
 
-from optkit._driver import check_scalar
+from optkit._checks import check_scalar
 from optkit.problem import Problem
 from optkit.registry import MethodInfo, make_info, normalize, registry
 from optkit.result import Status, nan_trial_message
@@ -41,8 +41,9 @@ class ScipyOptions(Options):
 
     maxiter: int | None = option(
         None, "Maximum number of iterations, counted as optkit counts them (one per SciPy "
-              "callback) and enforced by optkit, and given to SciPy as its maxiter (when the "
-              "method has one); None leaves SciPy's own limit alone."
+              "callback) and enforced by optkit; SciPy's own maxiter (when the method has "
+              "one) is set one above it, so SciPy's default limit cannot stop it first; "
+              "None leaves SciPy's own limit alone."
     )
     tol: float | None = option(None, "SciPy's ``tol`` argument of minimize.")
     scipy_options: tuple[tuple[str, Any], ...] = option(
@@ -90,8 +91,9 @@ class ScipyMinimize(Solver):
             kwargs["hessp"] = problem.hessp if problem.hess is None else None
         options = dict(self.options.scipy_options)
         if self.options.maxiter is not None and _takes_maxiter(self.scipy_method):
-            # SciPy's own limit (200 n for BFGS, CG, Nelder-Mead) must not stop it first
-            options.setdefault("maxiter", self.options.maxiter)
+            # SciPy's own limit (200 n for BFGS, CG, Nelder-Mead) must not stop it before
+            # optkit's count does (Nelder-Mead counts one iteration more than it calls back)
+            options.setdefault("maxiter", self.options.maxiter + 1)
         raw = driver.raw_problem
         value = raw.value(x0)
         check_scalar("the objective (fun)", value)
