@@ -177,6 +177,9 @@ class ConvexReLUADMM(Solver):
     ``convex_objective`` means the cone constraints do not hold yet: raise ``rho``),
     ``test_accuracy`` (``NaN`` without test data) and ``inner_steps``. With
     ``backend="torch"`` the same iteration runs on torch tensors (``device``, ``dtype``).
+    The result is the last iterate with its residuals, not the best one seen: ADMM does not
+    decrease ``fun`` monotonically, and a run stopped after a few iterations can end above
+    the empty network it starts from.
 
     Status codes: 0 (``tol``), 1, 4, 99.
 
