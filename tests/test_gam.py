@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.optimize
 
 import optkit
 import problems
@@ -77,6 +78,28 @@ def test_the_slsqp_lower_solve_is_exact():
     problem = coupled_affine_toy()
     res = optkit.minimize(problem, method="gam", options={"maxiter": 3})
     np.testing.assert_allclose(res.y, problem.info["y_star"](res.x), atol=1e-7)
+
+
+@pytest.mark.parametrize("at_solution", [True, False])
+def test_an_slsqp_line_search_failure_at_a_kkt_point_is_accepted(monkeypatch, at_solution):
+    """SLSQP can end with mode 8 ("Positive directional derivative for linesearch") at a
+    solution it cannot improve on in floating point (it did on toy A with two BLAS threads):
+    GAM accepts the point when it is a KKT point (here y*(x) = min(x, 1): y* = 0 at
+    x0 = 0), and otherwise stops with status 5."""
+    problem = clipped()
+
+    def line_search_failure(fun, y0, **kwargs):
+        y = np.zeros(2) if at_solution else np.full(2, 0.5)  # at x0 = 0, y* = 0
+        return scipy.optimize.OptimizeResult(x=y, success=False, status=8,
+                                             message="Positive directional derivative")
+
+    monkeypatch.setattr(scipy.optimize, "minimize", line_search_failure)
+    res = optkit.minimize(problem, method="gam", options={"maxiter": 0})
+    if at_solution:
+        assert res.status == 1, res.message
+        np.testing.assert_array_equal(res.y, np.zeros(2))
+    else:
+        assert res.status == 5 and "Positive directional derivative" in res.message
 
 
 def test_a_given_lower_solver_is_used_and_checked():

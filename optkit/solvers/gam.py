@@ -168,20 +168,46 @@ class GAM(Solver):
                             f"{bool(np.all(np.isfinite(y)))}), expected a finite {y0.shape}")
             return y, None
         constraints = []
+        jacobian = None
         if problem.constraints is not None:
             l_all = int(np.size(problem.constraints(x, y0)))
             unit = np.eye(l_all)
-            constraints = [{
-                "type": "ineq", "fun": lambda y: -np.asarray(problem.constraints(x, y)),
-                "jac": lambda y: -np.array([problem.constraints_jvp_y(x, y, unit[i])
-                                            for i in range(l_all)])}]
+
+            def jacobian(y: Array) -> Array:
+                return np.array([problem.constraints_jvp_y(x, y, unit[i])
+                                 for i in range(l_all)]).reshape(l_all, y.size)
+
+            constraints = [{"type": "ineq",
+                            "fun": lambda y: -np.asarray(problem.constraints(x, y)),
+                            "jac": lambda y: -jacobian(y)}]
         out = scipy.optimize.minimize(
             lambda y: problem.lower_fun(x, y), y0, jac=lambda y: problem.lower_grad_y(x, y),
             method="SLSQP", constraints=constraints,
             options={"ftol": opts.lower_tol, "maxiter": opts.lower_maxiter})
-        if not out.success:
+        y = np.asarray(out.x, dtype=np.float64)
+        # SLSQP's line search can fail at a solution it cannot improve on in floating point
+        # ("Positive directional derivative", mode 8): a KKT point is accepted all the same.
+        if not out.success and not (out.status == 8 and self._is_kkt(problem, x, y, jacobian)):
             return y0, f"SLSQP: {out.message}"
-        return np.asarray(out.x, dtype=np.float64), None
+        return y, None
+
+    def _is_kkt(self, problem: BilevelProblem, x: Array, y: Array,
+                jacobian: Callable[[Array], Array] | None) -> bool:
+        """Whether ``y`` is feasible and stationary to ``sqrt(lower_tol)`` (relative to the
+        lower gradient), with nonnegative multipliers on the ε-active constraints (NNLS)."""
+        if not np.all(np.isfinite(y)):
+            return False
+        grad = np.asarray(problem.lower_grad_y(x, y), dtype=np.float64)
+        tol = np.sqrt(self.options.lower_tol) * max(1.0, float(np.linalg.norm(grad)))
+        residual = float(np.linalg.norm(grad))
+        if jacobian is not None:
+            g = np.asarray(problem.constraints(x, y), dtype=np.float64).ravel()
+            if np.max(g, initial=-np.inf) > tol:
+                return False
+            active = np.flatnonzero(g >= -self.options.eps_active)
+            if active.size:
+                residual = scipy.optimize.nnls(jacobian(y)[active].T, -grad)[1]
+        return residual <= tol
 
     def step(self, problem: BilevelProblem, state: GAMState) -> GAMState:
         x = state.x - self.options.alpha * state.grad
