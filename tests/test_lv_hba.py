@@ -235,7 +235,8 @@ def test_large_steps_end_with_status_3_at_a_finite_iterate():
 def _cvxpy_projection(G, h, w, equality=False):
     v = cp.Variable(w.shape[0])
     cons = [G @ v == h] if equality else [G @ v <= h]
-    cp.Problem(cp.Minimize(cp.sum_squares(v - w)), cons).solve(solver="CLARABEL")
+    cp.Problem(cp.Minimize(cp.sum_squares(v - w)), cons).solve(  # tight: errors near 1e-10
+        solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
     return v.value
 
 
@@ -252,6 +253,48 @@ def test_inequality_projection_matches_cvxpy(solver):
     inside = np.linalg.lstsq(G, h - 1.0, rcond=None)[0]
     if np.all(G @ inside <= h):
         np.testing.assert_array_equal(project(inside), inside)
+
+
+def _svm_like(rng, n=40, d=5):
+    """The constraints of a linear SVM, 1 - ξ - l (Z w + b) <= 0 over (w, b, ξ): n rows,
+    independent (the -I block), sparse."""
+    Z, labels = rng.standard_normal((n, d)), np.sign(rng.standard_normal(n))
+    G = sp.hstack([sp.csr_array(-labels[:, None] * Z), sp.csr_array(-labels[:, None]),
+                   -sp.eye_array(n)], format="csr")
+    return G, -np.ones(n)
+
+
+@pytest.mark.parametrize("case", ["dense", "svm"])
+def test_the_active_set_projection_is_exact_and_warm_started(case):
+    rng = np.random.default_rng(4)
+    G, h = (rng.standard_normal((6, 8)), rng.random(6)) if case == "dense" else _svm_like(rng)
+    project = affine_projection(G, h, solver="active-set")
+    assert type(affine_projection(G, h)) is type(project)  # what "auto" picks here
+    w = 3 * rng.standard_normal(G.shape[1])
+    for k in range(6):  # a sequence of nearby points, as LV-HBA's iterates
+        p = project(w)
+        assert np.max(G @ p - h) < 1e-10
+        np.testing.assert_allclose(p, _cvxpy_projection(G, h, w), atol=1e-7)
+        assert project.steps > 1 if k == 0 else project.steps >= 1
+        np.testing.assert_array_equal(project(w), p)
+        assert project.steps == 1  # warm-started at its own active set: one solve
+        w = w + 0.1 * rng.standard_normal(w.shape[0])
+
+
+def test_the_active_set_projection_needs_independent_rows_and_falls_back(monkeypatch):
+    from optkit.bilevel import coupled
+
+    rng = np.random.default_rng(5)
+    G, h = rng.standard_normal((12, 8)), rng.random(12)  # 12 rows in 8 dimensions
+    with pytest.raises(ValueError, match="linearly independent.*OSQP"):
+        affine_projection(G, h, solver="active-set")
+    assert isinstance(affine_projection(G, h), coupled._QPProjection)  # "auto": OSQP
+    G, h = _svm_like(rng)
+    project = affine_projection(G, h)
+    monkeypatch.setattr(coupled._ActiveSetProjection, "MAX_STEPS", 0)  # as if it cycled
+    w = 3 * rng.standard_normal(G.shape[1])
+    np.testing.assert_allclose(project(w), _cvxpy_projection(G, h, w), atol=1e-7)
+    assert isinstance(project.fallback, coupled._QPProjection)
 
 
 def test_an_unpolished_osqp_solve_falls_back_to_clarabel(monkeypatch):

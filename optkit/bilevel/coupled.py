@@ -3,9 +3,10 @@
 
 LV-HBA (``method="lv-hba"``) projects every iterate onto the coupled feasible set
 ``C = {(x, y) : g(x, y) <= 0}``. For affine constraints the projection has a closed form onto
-an affine subspace (equalities, or one hyperplane) and onto one half-space; in general it is a
-small quadratic program, compiled once by cvxpy with the point as a parameter and warm-started
-at every call.
+an affine subspace (equalities, or one hyperplane) and onto one half-space; for several
+inequalities whose rows are linearly independent it is solved exactly by a warm-started dual
+active-set method; otherwise it is a small quadratic program, compiled once by cvxpy with the
+point as a parameter and warm-started at every call.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
@@ -24,6 +26,12 @@ Matrix = Any  # a dense array or a SciPy sparse matrix
 
 #: The QP solvers cvxpy may use for a projection (installed with cvxpy).
 QP_SOLVERS = ("OSQP", "CLARABEL")
+#: CLARABEL's tolerances in a projection (its defaults, 1e-8, leave errors near 1e-5).
+CLARABEL_SETTINGS = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+#: Every ``solver`` of :func:`affine_projection`.
+SOLVERS = ("auto", "active-set", *QP_SOLVERS)
+#: The most inequalities the dual active-set method takes (its Gram matrix is dense).
+MAX_ACTIVE_SET_ROWS = 4000
 _SOLVED = ("optimal", "optimal_inaccurate")
 _INFEASIBLE = ("infeasible", "infeasible_inaccurate")
 
@@ -48,7 +56,7 @@ def _matrix(name: str, G: Any, rows: int | None = None) -> Matrix:
 
 
 def affine_projection(G: Any, h: ArrayLike, *, equality: bool = False,
-                      solver: str = "OSQP") -> Callable[[Array], Array]:
+                      solver: str = "auto") -> Callable[[Array], Array]:
     """The Euclidean projection onto ``{w : G w <= h}`` (``G w = h`` with ``equality``).
 
     Parameters
@@ -59,11 +67,15 @@ def affine_projection(G: Any, h: ArrayLike, *, equality: bool = False,
         Their right-hand side.
     equality : bool, default False
         Project onto the affine subspace ``G w = h`` (closed form).
-    solver : {"OSQP", "CLARABEL"}, default "OSQP"
-        The QP solver cvxpy calls for two or more inequalities. OSQP is warm-started from the
-        previous projection, solved to 1e-6 and polished (the active set's KKT system solved
-        exactly: errors near rounding), and CLARABEL takes over when the polish fails;
-        CLARABEL alone is an interior-point method, accurate but not warm-started.
+    solver : {"auto", "active-set", "OSQP", "CLARABEL"}, default "auto"
+        How two or more inequalities are handled. ``"active-set"``: the dual active-set
+        method (Notes), exact and warm-started from the previous projection's multipliers;
+        it needs linearly independent rows (``G Gᵀ`` positive definite) and at most
+        ``MAX_ACTIVE_SET_ROWS`` of them. ``"OSQP"``: cvxpy's QP, warm-started, solved to 1e-6
+        and polished (the active set's KKT system solved exactly: errors near rounding),
+        CLARABEL taking over when the polish fails. ``"CLARABEL"``: an interior-point
+        method, accurate but not warm-started. ``"auto"``: the active-set method when it
+        applies, OSQP otherwise.
 
     Returns
     -------
@@ -81,10 +93,17 @@ def affine_projection(G: Any, h: ArrayLike, *, equality: bool = False,
     -----
     Equalities: ``w - G⁺ (G w - h)``, with the pseudo-inverse ``G⁺`` computed once (so
     redundant rows are fine). One inequality ``aᵀw <= b``: ``w - max(aᵀw - b, 0) a/‖a‖²``.
-    More inequalities: ``min ‖w' - w‖²`` subject to ``G w' <= h``, compiled once by cvxpy
-    with ``w`` a parameter; a point that already satisfies every constraint is its own
-    projection and skips the solver, and when OSQP fails or cannot polish its solution
-    CLARABEL solves the same problem. Coordinates that no
+    More inequalities: ``min ‖w' - w‖²`` subject to ``G w' <= h``; a point that already
+    satisfies every constraint is its own projection and skips any solve. The active-set
+    method solves the dual, ``min_{λ >= 0} ½ λᵀ G Gᵀ λ - λᵀ (G w - h)`` with
+    ``w' = w - Gᵀ λ``, by primal-dual active-set steps (Hintermüller, Ito and Kunisch
+    2002): the active set ``A = {i : λ_i > μ_i}`` of the multipliers ``λ`` and slacks
+    ``μ = h - G w'``, the system ``(G Gᵀ)_AA λ_A = (G w - h)_A``, until ``A`` repeats --
+    exact up to rounding, and from the previous call's active set (LV-HBA's iterates move
+    little) one or two small dense solves. Should it cycle (it may when ``G Gᵀ`` is far from
+    diagonal), OSQP finishes that projection. The cvxpy QP is compiled once with ``w`` a
+    parameter; when OSQP fails or cannot polish its solution CLARABEL solves the same
+    problem. Coordinates that no
     constraint involves (zero columns of ``G``) are left out of every solve and returned
     unchanged: with a per-example penalty in ``x`` that the constraints do not touch, the QP
     only has ``y``'s coordinates.
@@ -104,8 +123,8 @@ def affine_projection(G: Any, h: ArrayLike, *, equality: bool = False,
     if h.ndim != 1 or not np.all(np.isfinite(h)):
         raise ValueError(f"h must be a finite vector, got shape {h.shape}")
     G = _matrix("G", G, h.shape[0])
-    if solver not in QP_SOLVERS:
-        raise ValueError(f"solver must be one of {QP_SOLVERS}, got {solver!r}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     used = np.flatnonzero(abs(G).sum(axis=0) != 0) if G.size else np.zeros(0, dtype=int)
     if used.size == G.shape[1]:
         return _projection(G, h, equality, solver)
@@ -144,7 +163,71 @@ def _projection(G: Matrix, h: Array, equality: bool, solver: str) -> Callable[[A
             return w - (excess / a_sq) * a if excess > 0.0 else w.copy()
 
         return project_half_space
+    if solver in ("auto", "active-set"):
+        projection = _ActiveSetProjection.build(G, h)
+        if projection is not None:
+            return projection
+        if solver == "active-set":
+            raise ValueError(
+                f"solver='active-set' needs at most {MAX_ACTIVE_SET_ROWS} linearly independent "
+                f"rows of G (G Gᵀ positive definite); use solver='OSQP' for these "
+                f"{G.shape[0]} rows")
+        solver = "OSQP"
     return _QPProjection(G, h, solver)
+
+
+class _ActiveSetProjection:
+    """``w -> argmin ‖w' - w‖²`` subject to ``G w' <= h`` by primal-dual active-set steps on
+    the dual (see :func:`affine_projection`), warm-started from the last active set."""
+
+    #: Active-set steps before OSQP takes over (a cycle; never seen in LV-HBA's problems).
+    MAX_STEPS = 50
+
+    def __init__(self, G: Matrix, h: Array, gram: Array) -> None:
+        self.G, self.h, self.gram = G, h, gram
+        self.active = np.zeros(h.shape[0], dtype=bool)  # the last projection's active set
+        self.steps = 0  # the last projection's active-set steps (dense solves)
+        self.fallback: _QPProjection | None = None
+
+    @classmethod
+    def build(cls, G: Matrix, h: Array) -> _ActiveSetProjection | None:
+        """The projection, or ``None`` when the rows of ``G`` are too many or dependent."""
+        if G.shape[0] > MAX_ACTIVE_SET_ROWS:
+            return None
+        gram = G @ G.T
+        gram = np.asarray(gram.toarray() if sp.issparse(gram) else gram, dtype=np.float64)
+        try:  # positive definite to well above rounding: every A's system is solvable
+            factor = scipy.linalg.cholesky(gram, lower=True)
+        except np.linalg.LinAlgError:
+            return None
+        pivots = np.diag(factor) ** 2
+        if pivots.min() <= 1e-10 * pivots.max():
+            return None
+        return cls(G, h, gram)
+
+    def __call__(self, w: Array) -> Array:
+        w = np.asarray(w, dtype=np.float64)
+        q = self.G @ w - self.h  # the violations: w is its own projection when q <= 0
+        if np.all(q <= 0.0):
+            self.steps = 0
+            return w.copy()
+        active = self.active.copy()
+        lam = np.zeros_like(q)
+        for self.steps in range(1, self.MAX_STEPS + 1):
+            lam[:] = 0.0
+            if active.any():
+                lam[active] = scipy.linalg.solve(self.gram[np.ix_(active, active)], q[active],
+                                                 assume_a="pos", check_finite=False)
+            slack = self.gram @ lam - q
+            scale = 1.0 + np.abs(q).max()
+            new = lam - slack > 1e-14 * scale  # ties (rounding-level) stay inactive
+            if np.array_equal(new, active):
+                self.active = active
+                return w - self.G.T @ lam
+            active = new
+        if self.fallback is None:
+            self.fallback = _QPProjection(self.G, self.h, "OSQP")
+        return self.fallback(w)
 
 
 class _QPProjection:
@@ -159,7 +242,7 @@ class _QPProjection:
         self.var = cp.Variable(d)
         self.problem = cp.Problem(cp.Minimize(cp.sum_squares(self.var - self.point)),
                                   [G @ self.var <= h])
-        self.settings: dict[str, Any] = {}
+        self.settings: dict[str, Any] = CLARABEL_SETTINGS
         if solver == "OSQP":
             import osqp
 
@@ -174,7 +257,7 @@ class _QPProjection:
         status = self._solve(self.solver, self.settings)
         if self.solver == "OSQP" and not (status in _INFEASIBLE or (
                 status in _SOLVED and self._polished())):
-            status = self._solve("CLARABEL", {})
+            status = self._solve("CLARABEL", CLARABEL_SETTINGS)
         if status in _INFEASIBLE:
             raise ValueError("the coupled feasible set {G_x x + G_y y <= h} is empty: no point "
                              "to project onto")
@@ -201,7 +284,7 @@ class _QPProjection:
 
 
 def affine_constraints(G_x: Any, G_y: Any, h: ArrayLike, *, equality: bool = False,
-                       solver: str = "OSQP") -> dict[str, Callable[..., Any]]:
+                       solver: str = "auto") -> dict[str, Callable[..., Any]]:
     """The :class:`optkit.BilevelProblem` fields of the affine coupled constraints
     ``G_x x + G_y y <= h`` (or ``= h`` with ``equality``).
 
@@ -217,9 +300,8 @@ def affine_constraints(G_x: Any, G_y: Any, h: ArrayLike, *, equality: bool = Fal
         Equality constraints, written as the ``2l`` inequalities ``s <= 0`` and ``-s <= 0``,
         ``s = G_x x + G_y y - h`` (the form of LV-HBA's theory: each has a multiplier in
         ``[0, r]``).
-    solver : {"OSQP", "CLARABEL"}, default "OSQP"
-        The QP solver of the projection for two or more inequalities
-        (:func:`affine_projection`).
+    solver : {"auto", "active-set", "OSQP", "CLARABEL"}, default "auto"
+        How the projection handles two or more inequalities (:func:`affine_projection`).
 
     Returns
     -------
