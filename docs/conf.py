@@ -36,10 +36,13 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "matplotlib.sphinxext.plot_directive",
+    "sphinx_gallery.gen_gallery",
+    "myst_nb",
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb",
+                    "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.json"]
 root_doc = "index"
 default_role = "literal"  # `x` reads like ``x``, as in the docstrings
 nitpicky = False
@@ -67,6 +70,30 @@ plot_html_show_formats = False
 plot_formats = [("png", 100)]
 plot_rcparams = {"figure.figsize": (6.0, 4.0)}
 plot_pre_code = "import numpy as np\nimport matplotlib.pyplot as plt\n"
+
+# -- the example gallery (sphinx-gallery) and the course notebooks (myst-nb) --------------------
+
+# Every script in examples/ runs at build time and its figure is shown; OPTKIT_EXAMPLES_QUICK
+# asks the long ones for their smaller gallery sizes (each example's docstring says which), so
+# the build stays within minutes. ``tests/test_examples.py`` runs them at full size.
+os.environ["OPTKIT_EXAMPLES_QUICK"] = "1"
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/[a-z][a-z_]*\.py$",  # every example runs; the _helpers do not
+    "ignore_pattern": r"^_",  # matched against the file name
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "min_reported_time": 1,
+    "show_memory": False,
+    "show_signature": False,
+    "capture_repr": (),
+    "remove_config_comments": True,
+}
+
+# The lessons are rendered as they are stored (without outputs): the test suite executes them.
+nb_execution_mode = "off"
+myst_enable_extensions = ["dollarmath", "amsmath"]
 
 # -- HTML ----------------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ script runs in 10 to 30 s; the tables' numbers also go to convex_relu_accuracy.j
     python examples/convex_relu_accuracy.py      # writes convex_relu_accuracy.png and .json
 """
 
+import os
 import time
 
 import matplotlib
@@ -43,7 +44,9 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 import optkit  # noqa: E402
 import problems  # noqa: E402
 
-SEEDS = range(5)
+QUICK = os.environ.get("OPTKIT_EXAMPLES_QUICK") == "1"  # the docs gallery's smaller sizes
+
+SEEDS = range(2 if QUICK else 5)
 P = 12
 ITERS = 300
 RHOS = {0.3: "tab:blue", 1.0: "tab:orange"}

@@ -36,6 +36,7 @@ objective to the digits shown (the cone constraints nearly hold). The script run
     python examples/convex_relu_bce.py           # writes convex_relu_bce.png and .json
 """
 
+import os
 import time
 
 import matplotlib
@@ -51,10 +52,12 @@ import optkit  # noqa: E402
 import problems  # noqa: E402
 from optkit.convex_relu import network_objective, predict_labels, relu_outputs  # noqa: E402
 
-P = 12
+QUICK = os.environ.get("OPTKIT_EXAMPLES_QUICK") == "1"  # the docs gallery's smaller sizes
+
+P = 4 if QUICK else 12
 RHO = 0.01
-ITERS = 200
-ADAM_STEPS = 2000
+ITERS = 100 if QUICK else 200
+ADAM_STEPS = 500 if QUICK else 2000
 ADAM_LR = 1e-2
 ADMM_RUNS = {  # label: options of convex-relu-admm
     "ADMM, u_solver='mm' (3 steps)": {"u_solver": "mm"},

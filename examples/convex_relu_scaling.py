@@ -36,6 +36,7 @@ convex_relu_scaling.json.
     python examples/convex_relu_scaling.py       # writes convex_relu_scaling.png and .json
 """
 
+import os
 import time
 
 import matplotlib
@@ -57,16 +58,18 @@ from optkit.convex_relu import (  # noqa: E402
 )
 from optkit.convex_relu.admm import ADMM  # noqa: E402
 
+QUICK = os.environ.get("OPTKIT_EXAMPLES_QUICK") == "1"  # the docs gallery's smaller sizes
+
 RHO = 0.1
 ITERS = 10
-REPEATS = 3
-N_GRID = (125, 250, 500, 1000, 2000, 5000, 10000, 20000)
+REPEATS = 1 if QUICK else 3
+N_GRID = (60, 125, 1000, 5000) if QUICK else (125, 250, 500, 1000, 2000, 5000, 10000, 20000)
 N_FIT = 1000  # the slope of ADMM's iterations in n is fitted from here on
-N_CVXPY = 500  # largest n solved by cvxpy
+N_CVXPY = 125 if QUICK else 500  # largest n solved by cvxpy
 P_FIXED = 8
-P_GRID = (4, 8, 12, 16, 24, 32, 40)
-P_CVXPY = 16  # largest P solved by cvxpy
-N_FIXED = 250
+P_GRID = (4, 6, 12, 24, 40) if QUICK else (4, 8, 12, 16, 24, 32, 40)
+P_CVXPY = 6 if QUICK else 16  # largest P solved by cvxpy
+N_FIXED = 125 if QUICK else 250
 
 
 def accuracy(problem, V, W):

@@ -213,7 +213,8 @@ class _ActiveSetProjection:
             return w.copy()
         active = self.active.copy()
         lam = np.zeros_like(q)
-        for self.steps in range(1, self.MAX_STEPS + 1):
+        for steps in range(1, self.MAX_STEPS + 1):
+            self.steps = steps
             lam[:] = 0.0
             if active.any():
                 lam[active] = scipy.linalg.solve(self.gram[np.ix_(active, active)], q[active],
