@@ -53,6 +53,19 @@ def test_scipy_gets_maxiter_so_its_own_default_limit_does_not_stop_it_first():
     assert short.status == 1 and short.nit == 5
 
 
+def test_scipy_takes_the_gradient_from_fun_and_grad_when_grad_is_missing():
+    # a problem with fun and fun_and_grad but no grad (the catalog's log-sum-exp): SciPy gets
+    # fun_and_grad with jac=True, not jac=None (finite differences, or "Jacobian is required")
+    problem = optkit.Problem(fun=rosen, fun_and_grad=lambda x: (rosen(x), rosen_der(x)),
+                             hessp=lambda x, v: rosen_hess(x) @ v, x0=np.zeros(4))
+    theirs = so.minimize(rosen, np.zeros(4), method="L-BFGS-B", jac=rosen_der)
+    ours = optkit.minimize(problem, method="scipy:L-BFGS-B")
+    np.testing.assert_array_equal(ours.x, theirs.x)
+    assert ours.njev == theirs.njev and ours.nfev == theirs.nfev
+    newton = optkit.minimize(problem, method="scipy:Newton-CG")
+    assert newton.success, newton.message
+
+
 def test_scipy_limits_by_evaluations_are_iteration_limits():
     # COBYLA's "evaluated MAXFUN times" is a budget, not a loss of precision
     res = optkit.minimize(rosen, np.zeros(3), method="scipy:COBYLA", options={"maxiter": 20})

@@ -79,8 +79,8 @@ class ScipyMinimize(Solver):
     def solve(self, problem: Problem, x0: NDArray[np.float64], driver) -> tuple[State, Status]:
         kwargs: dict[str, Any] = {}
         if self.scipy_method.lower() not in _DERIVATIVE_FREE:
-            if problem.fun_and_grad is not None and problem.fun is None:
-                fun, kwargs["jac"] = problem.fun_and_grad, True
+            if problem.fun_and_grad is not None and (problem.fun is None or problem.grad is None):
+                fun, kwargs["jac"] = problem.fun_and_grad, True  # the gradient comes with f
             else:
                 fun = problem.value
                 kwargs["jac"] = problem.grad if problem.grad is not None else None
