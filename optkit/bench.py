@@ -519,15 +519,22 @@ def _collect(
 
     The bar is over the whole grid: the skipped runs show as done from the start.
     """
-    from tqdm.auto import tqdm
-
     done: dict[int, dict[str, Any]] = {}
-    with tqdm(results, total=total, initial=total - n_tasks, disable=not progress,
-              unit="run", desc="runs", file=sys.stderr) as bar:
-        for index, row in bar:
+
+    def collect(rows: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        for index, row in rows:
             if on_run is not None:
                 on_run(row)
             done[index] = row
+
+    if progress:
+        from tqdm.auto import tqdm  # imported only for a bar (in Jupyter, a widget's)
+
+        with tqdm(results, total=total, initial=total - n_tasks, unit="run", desc="runs",
+                  file=sys.stderr) as bar:
+            collect(bar)
+    else:
+        collect(results)
     return [done[i] for i in sorted(done)]
 
 

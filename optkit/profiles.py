@@ -93,12 +93,16 @@ class Profile:
     scores : ndarray of shape (n_instances, n_methods)
         The performance ratio :math:`r_{p,s}` or the budget :math:`t_{p,s} / (n_p + 1)`;
         ``inf`` where the method did not solve the instance.
+    unit : str
+        What a data profile's budget counts (``"simplex gradients"``, or the budget column's
+        unit when it is not divided by :math:`n_p + 1`); empty for a performance profile.
     """
 
     kind: str
     methods: tuple[str, ...]
     instances: tuple[tuple[Any, ...], ...]
     scores: NDArray[np.float64]
+    unit: str = ""
 
     def __call__(self, t: ArrayLike) -> NDArray[np.float64]:
         """The fraction of instances with a score at most each of ``t``, per method.
@@ -111,9 +115,12 @@ class Profile:
         Returns
         -------
         ndarray of shape (n_methods, len(t))
+            An unsolved instance (score ``inf``) counts as unsolved at every ``t``, ``inf``
+            included.
         """
         t = np.atleast_1d(np.asarray(t, dtype=float))
-        hits = self.scores.T[:, :, None] <= t[None, None, :]
+        scores = self.scores.T[:, :, None]
+        hits = (scores <= t[None, None, :]) & np.isfinite(scores)
         return hits.mean(axis=1)
 
     @property
@@ -258,7 +265,8 @@ def data_profile(
                 raise ValueError(f"the runs of {problem!r} have no 'n' (number of variables)")
             costs[i] /= n + 1
     scores, instances = _instances(costs, problems, seed_list, seeds)
-    return Profile("data", methods, instances, scores)
+    unit = "simplex gradients" if per_dimension else _X_LABELS.get(budget, budget)
+    return Profile("data", methods, instances, scores, unit)
 
 
 def _index(
@@ -393,7 +401,7 @@ def plot_profile(
         ax.set_xscale("log", base=2)
         ax.set_xlabel(r"performance ratio $\tau$ ($\log_2$ scale)")
     else:
-        ax.set_xlabel(r"budget $\kappa$ (simplex gradients)")
+        ax.set_xlabel(rf"budget $\kappa$ ({profile.unit or 'simplex gradients'})")
     ax.set_xlim(start, end)
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("fraction of instances")

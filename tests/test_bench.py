@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -200,6 +201,14 @@ def check_rows(rows, expected):
 def test_run_grid_loky(problems, expected, n_jobs):
     rows = bench.run_grid(problems, METHODS, SEEDS, n_jobs=n_jobs, backend="loky")
     check_rows(rows, expected)
+
+
+def test_run_grid_without_a_bar_needs_no_tqdm(problems, expected, monkeypatch):
+    # progress=False imports nothing of tqdm (tqdm.auto warns in a Jupyter without widgets)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # an import of it would fail
+    check_rows(bench.run_grid(problems, METHODS, SEEDS, progress=False), expected)
+    with pytest.raises(ImportError):
+        bench.run_grid(problems, METHODS, SEEDS, progress=True)
 
 
 def test_run_grid_names_only(problems):

@@ -96,10 +96,17 @@ def test_data_profile_by_hand():
     np.testing.assert_allclose(raw.scores, [[6, 2], [10, 20]])
     # tol = 1e-3 on p1: f <= 0.01, reached only at f = 0 (nfev 9 for a, 3 for b).
     np.testing.assert_allclose(profiles.data_profile(rows, tol=1e-3).scores[0], [9 / 3, 1])
-    # The known optimum instead of the best value found: f_L = -10, f <= -9 is never reached.
+    # The known optimum instead of the best value found: f_L = -10, f <= -9 is never reached,
+    # not even with an unlimited budget.
     for row in rows:
         row["f_opt"] = -10.0
-    assert np.all(np.isinf(profiles.data_profile(rows, tol=0.1, reference="f_opt").scores))
+    unsolved = profiles.data_profile(rows, tol=0.1, reference="f_opt")
+    assert np.all(np.isinf(unsolved.scores))
+    np.testing.assert_array_equal(unsolved([1.0, np.inf]), np.zeros((2, 2)))
+    assert profile.unit == "simplex gradients" and raw.unit == "function evaluations"
+    _, ax = profiles.plot_profile(raw)
+    assert ax.get_xlabel() == r"budget $\kappa$ (function evaluations)"
+    plt.close(ax.figure)
 
 
 @pytest.mark.parametrize("change, error, match", [
