@@ -18,6 +18,7 @@ import pytest
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
+@pytest.mark.docs
 @pytest.mark.timeout(900)
 def test_docs_build_without_warnings(tmp_path):
     for module in ("sphinx", "numpydoc", "pydata_sphinx_theme", "sphinx_gallery", "myst_nb"):

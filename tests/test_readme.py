@@ -16,7 +16,7 @@ def _commands() -> list[str]:
 
 def test_readme_starts_with_the_two_setup_commands():
     tour, tests = _commands()[:2]
-    assert tour.endswith("optkit tour --out tour") and tests.endswith("pytest")
+    assert tour.endswith("optkit tour --out tour") and tests.endswith("pytest -n auto")
     assert tests in (ROOT / ".ci" / "run").read_text()
 
 
