@@ -9,8 +9,8 @@ Two settings (``SETTINGS``, ``--settings``): "tuned", those of ``examples/lv_hba
 (the penalties themselves as upper variable), and "spec", the spec's (log-penalties).
 
 - LV-HBA (``method="lv-hba"``, settings ``LVHBA``): one projection onto the coupled feasible
-  set per iteration (a QP over ``(w, b, ξ)``, OSQP warm-started); its share of the iteration
-  is timed by wrapping the problem's ``proj_xy``;
+  set per iteration (over ``(w, b, ξ)``, by the warm-started dual active-set method of
+  ``affine_projection``); its share of the iteration is timed by wrapping ``proj_xy``;
 - GAM (``method="gam"``, settings ``GAM``): an exact lower solve per iteration, by the
   problem's cvxpy model (``info["solve_lower"]``: CLARABEL, compiled once), then the implicit
   hypergradient from the KKT system of the active constraints (a dense solve); the lower
