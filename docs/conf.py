@@ -89,6 +89,8 @@ sphinx_gallery_conf = {
     "show_signature": False,
     "capture_repr": (),
     "remove_config_comments": True,
+    "backreferences_dir": "generated/backreferences",  # the method pages' minigalleries
+    "doc_module": ("optkit",),
 }
 
 # The lessons are rendered as they are stored (without outputs): the test suite executes them.

@@ -1,5 +1,8 @@
-"""Proximal greedy BCD: active-set identification and superlinear convergence (Nutini et al.,
-Fig 7).
+"""Proximal greedy BCD: active-set identification (Nutini et al., Fig 7)
+=====================================================================
+
+Active-set identification and superlinear convergence of proximal greedy block coordinate
+descent.
 
 Non-negative L1-regularized least squares, F(x) = 1/2 ||Ax - y||^2 + lambda sum_i x_i over
 x >= 0, on the CPU-sized data set A (catalog "bcd-A-L1-small": A is 200 x 1000, lambda =
@@ -7,7 +10,7 @@ x >= 0, on the CPU-sized data set A (catalog "bcd-A-L1-small": A is 200 x 1000, 
 greedy rules score the coordinates with the proximal GS-q score
 s_i = min_d g_i d + (L_i / 2) d^2 + g(x_i + d) - g(x_i) (the reference code's "gsq-nn";
 selection="gs" then takes the tau most negative s_i, or the fixed block with the largest
-sum of |s_i|). Block sizes tau = 5 and 50, fixed blocks (FB, sorted partition) and variable
+sum of ``|s_i|``). Block sizes tau = 5 and 50, fixed blocks (FB, sorted partition) and variable
 blocks (VB), and three block updates:
 
 - PG, prox_gradient: x_b <- max(x_b - (g_b + lambda) / L_b, 0);
@@ -18,10 +21,12 @@ blocks (VB), and three block updates:
 The star on each curve marks the active-set identification iteration (res.active_set_iter):
 the first iterate whose non-zeros are exactly the support of x*. The theory: after it, a
 method that updates the free variables with Newton steps (PN, TMP) converges superlinearly,
-and with variable blocks and tau >= |supp x*| (here tau = 50 >= 16) it terminates in a few
+and with variable blocks and tau >= ``|supp x*|`` (here tau = 50 >= 16) it terminates in a few
 more iterations; PG stays linear. Runs stop at F - F* < 1e-8 or after 500 iterations. The
 script prints, for every curve, the final F - F*, the iterations and the identification
 iteration (and writes them to bcd_active_set.json).
+
+Run it with::
 
     python examples/bcd_active_set.py           # writes bcd_active_set.png and .json
 """

@@ -1,25 +1,28 @@
-"""Greedy BCD with message passing on forest-structured blocks (Nutini et al., Fig 6).
+"""Greedy BCD: message passing on forest blocks (Nutini et al., Fig 6)
+===================================================================
 
 Label propagation, f(x) = 1/2 x^T Q x - b^T x, on the lattice "bcd-D-small" (20 x 20 grid, 40
 labelled nodes, 360 unknowns, edge weight 1e5) and on the two-moons 5-nearest-neighbour graph
 "bcd-E-small" (400 points, 20 labelled). The sparsity graph of Q is the graph itself. When a
 block induces a forest in it, the exact block update Q_bb x_b = b_b - Q_bc x_c is Gaussian
-elimination from the leaves to the roots without fill-in (optkit.linalg.tree_solve), O(|b|):
+elimination from the leaves to the roots without fill-in (optkit.linalg.tree_solve), ``O(|b|)``:
 a block can hold about half of the nodes at the cost of one gradient. Each curve picks a
 different block every iteration and updates it exactly (update="auto"), 100 iterations:
 
-- General: the baseline, the n^(1/3) (= 7) largest |g_i| and a dense solve (the same O(n)
+- General: the baseline, the n^(1/3) (= 7) largest ``|g_i|`` and a dense solve (the same O(n)
   cost per iteration as a tree solve);
 - Red-Black: the two colour classes of a 2-colouring (on the lattice the checkerboard; on E a
   greedy colouring), independent sets, so Q_bb is diagonal; cycled;
 - Tree Partitions: a partition of the nodes into forests (on the lattice two comb-shaped
   trees; on E a greedy forest partition), cycled;
 - Random Tree: a maximal forest grown from the nodes in random order, each iteration;
-- Greedy Tree: a maximal forest grown from the nodes in order of decreasing |g_i|.
+- Greedy Tree: a maximal forest grown from the nodes in order of decreasing ``|g_i|``.
 
 The paper expects the greedy tree to be best, the tree partitions close to it (on the lattice
 nearly equal) and the general block rule far worst. The script prints the final
 F - F* and the mean block size of every curve (and writes them to bcd_message_passing.json).
+
+Run it with::
 
     python examples/bcd_message_passing.py      # writes bcd_message_passing.png and .json
 """

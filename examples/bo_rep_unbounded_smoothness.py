@@ -1,5 +1,8 @@
-"""BO-REP on an upper level that is not smooth: normalized steps survive where fixed steps blow
-up or crawl (BO-REP's experiment E1, ``papers/bo-rep.md`` section 7).
+"""BO-REP on an upper level that is not smooth
+===========================================
+
+Normalized steps survive where fixed steps blow up or crawl (BO-REP's experiment E1,
+``papers/bo-rep.md`` section 7).
 
 The catalog problem "unbounded-smoothness-toy": F(x, y) = sum cosh(x_i) + sum sqrt(1 + (y_j -
 b_j)^2) over the lower level f(x, y) = 1/2 ||y - Cx||^2 (so y*(x) = Cx), in 3 dimensions, from
@@ -18,6 +21,8 @@ iterations and bring ||grad Phi|| from 1601 to the noise level (0.1-0.4 at the l
 0.17-0.26 averaged over the last 20); steps 0.5 and 0.1 overflow within two iterations (the runs
 stop with status 3 and their last finite iterate); step 1e-3 is still above 4 after 300
 iterations.
+
+Run it with::
 
     python examples/bo_rep_unbounded_smoothness.py     # writes the .png and .json
 """

@@ -1,4 +1,5 @@
-"""Convex ReLU training with the binary cross-entropy loss: inexact ADMM u-steps (recipe 4).
+"""Convex ReLU training, BCE loss: inexact ADMM u-steps (recipe 4)
+===============================================================
 
 The spec's substitute for the paper's MNIST BCE experiment (Table 3): digits 2 against 8
 (catalog "relu-digits-2v8" with ``loss="bce"``: 64 pixels in [0, 1] and a ones column, labels
@@ -17,7 +18,7 @@ patterns. Compared:
 
 Left: the objective (2.1) of each method's network against its iterations (Adam: steps);
 right: against seconds. The horizontal line is cvxpy's optimum. The table gives the final
-objectives, the number of neurons (|alpha_j| above 1e-3 of the largest), the test accuracy,
+objectives, the number of neurons (``|alpha_j|`` above 1e-3 of the largest), the test accuracy,
 the time, and the u-step's inner steps over the run.
 
 What to expect: the task is easy, every network classifies the 106 test digits correctly.
@@ -32,6 +33,11 @@ while "mm" reaches only 0.08 (3 steps) and 0.05 (10 steps). Adam gets to 0.027 i
 (0.4 s) and 0.019 in 5000. cvxpy takes 4 to 10 s. ADMM's network objective equals its convex
 objective to the digits shown (the cone constraints nearly hold). The script runs in 10 to
 25 s; the table's numbers also go to convex_relu_bce.json.
+
+The gallery runs it with P = 4 patterns, 100 ADMM iterations and 500 Adam steps
+(``OPTKIT_EXAMPLES_QUICK=1``); the numbers above are the full run's.
+
+Run it with::
 
     python examples/convex_relu_bce.py           # writes convex_relu_bce.png and .json
 """

@@ -1,4 +1,5 @@
-"""Convex ReLU training by ADMM: convergence to the cvxpy optimum (recipe 1 of the spec).
+"""Convex ReLU training by ADMM: convergence to the optimum (recipe 1)
+===================================================================
 
 The convex program (2.5) of a two-layer ReLU network on Gaussian data (catalog
 "relu-synthetic": X, y ~ N(0, 1), n = 50, d = 5, squared loss, beta = 0.1) with P = 20 sampled
@@ -7,9 +8,9 @@ reference optimum p*, by cvxpy (CLARABEL) on the same patterns. Five ADMM settin
 rho = 0.1, the same with over-relaxation 1.6, rho = 0.03 (about beta / 3), rho = 1 (ten times
 beta) and rho = 1 with residual balancing (``rho_update="balance"``).
 
-Left panel: the relative gap |l(v, w)_k - p*| / p* of the convex objective at the v-iterate
+Left panel: the relative gap ``|l(v, w)_k - p*| / p*`` of the convex objective at the v-iterate
 (the v-iterate is not feasible before convergence, so the gap changes sign: its dips are
-crossings of zero). Right panel: |l(u, alpha)_k - l(v, w)_k|, the objective of the recovered
+crossings of zero). Right panel: ``|l(u, alpha)_k - l(v, w)_k|``, the objective of the recovered
 ReLU network minus the convex objective; it is zero exactly when the cone constraints hold, so
 it measures infeasibility. The table gives, for each setting, the iteration after which the
 gap stays below 1e-2, 1e-3 and 1e-4, the final gaps and the time per iteration (which
@@ -27,9 +28,15 @@ with minimize's per-iteration bookkeeping (the network recovered and both object
 evaluated every iteration). The script runs in about 5 s (15 s on a busy machine); the
 table's numbers (but the times) also go to convex_relu_convergence.json.
 
+The gallery runs it with 1000 iterations instead of 5000 (``OPTKIT_EXAMPLES_QUICK=1``); the
+numbers above are the full run's.
+
+Run it with::
+
     python examples/convex_relu_convergence.py   # writes convex_relu_convergence.png and .json
 """
 
+import os
 import time
 
 import matplotlib
@@ -46,7 +53,9 @@ import problems  # noqa: E402
 from optkit.convex_relu import solve_cvxpy  # noqa: E402
 from optkit.convex_relu.admm import ADMM  # noqa: E402
 
-ITERS = 5000
+QUICK = os.environ.get("OPTKIT_EXAMPLES_QUICK") == "1"  # the docs gallery's smaller sizes
+
+ITERS = 1000 if QUICK else 5000
 P = 20
 THRESHOLDS = (1e-2, 1e-3, 1e-4)
 SETTINGS = {  # label: options of convex-relu-admm
@@ -92,7 +101,7 @@ def main():
     print(f"relu-synthetic (n = {problem.n}, d = {problem.d}, beta = {problem.beta}), "
           f"P = {D.shape[1]}: cvxpy optimum p* = {p_star:.6f} in {cvx_seconds:.2f} s")
     heads = "".join(f"{'< ' + format(t, '.0e'):>9s}" for t in THRESHOLDS)
-    print(f"  {'ADMM setting':30s}{heads} {'gap@5000':>9s} {'|net-cvx|':>9s} "
+    print(f"  {'ADMM setting':30s}{heads} {f'gap@{ITERS}':>9s} {'|net-cvx|':>9s} "
           f"{'cone viol':>9s} {'ms/it':>6s}")
     figures = {"p_star": p_star, "thresholds": THRESHOLDS, "settings": {}}
     for label, res in runs.items():

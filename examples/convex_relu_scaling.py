@@ -1,4 +1,5 @@
-"""Convex ReLU training: how ADMM and cvxpy scale with n and with P (recipe 3 of the spec).
+"""Convex ReLU training: how ADMM and cvxpy scale with n and P (recipe 3)
+======================================================================
 
 The spec's substitute for the paper's MNIST timing (Figs. 5 and 6): digits 2 against 8 (catalog
 "relu-digits-2v8": 64 pixels in [0, 1] and a ones column, d = 65, labels +-1, squared loss,
@@ -32,6 +33,12 @@ well (accuracy 0.97 to 1; cvxpy's optimum gets 0.92 to 1, 0.92 at n = 250, P = 8
 optimum of the training objective is not always the better classifier, as in the paper's
 Table 2). The script runs in about 20 s; the tables and slopes also go to
 convex_relu_scaling.json.
+
+The gallery runs it with one timing per size, n = 60, 125, 1000 and 5000 (cvxpy up to 125) and
+P = 4, 6, 12, 24 and 40 at n = 125, cvxpy up to P = 6 (``OPTKIT_EXAMPLES_QUICK=1``); the
+numbers above are the full run's.
+
+Run it with::
 
     python examples/convex_relu_scaling.py       # writes convex_relu_scaling.png and .json
 """

@@ -1,4 +1,5 @@
-"""The sampled convex program: a random ReLU layer and a Lasso output layer (recipe 5).
+"""Sampled convex program: random ReLU layer, Lasso output (recipe 5)
+==================================================================
 
 ``method="convex-relu-scp"`` (section 4 of Bai, Gautam and Sojoudi) fixes N hidden weights
 drawn uniformly on the unit sphere and trains only the output layer, by the l1-penalized
@@ -25,6 +26,11 @@ recovers to 0.93 to 0.94 for N = 800 to 1600: the double-descent shape of random
 models, milder with the larger penalty. The paper's comparison on the mammographic data (about
 80% test accuracy, for SCP and for trained networks) is not reproduced here. The script runs
 in 15 to 30 s; the table's means also go to convex_relu_scp.json.
+
+The gallery runs it with one seed, N = 25, 100, 400 and 1600 and at most 1000 FISTA iterations
+(``OPTKIT_EXAMPLES_QUICK=1``); the numbers above are the full run's.
+
+Run it with::
 
     python examples/convex_relu_scp.py           # writes convex_relu_scp.png and .json
 """

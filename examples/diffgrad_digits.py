@@ -1,4 +1,7 @@
-"""diffGrad as a torch optimizer: a small MLP on scikit-learn's digits, against SGD and Adam.
+"""diffGrad as a torch optimizer: a small MLP on scikit-learn's digits
+===================================================================
+
+diffGrad against SGD and Adam.
 
 A one-hidden-layer network (64 hidden units) on the 8x8 digits (features / 16, a seeded
 stratified 75/25 split), mini-batches of 64, 30 epochs, 3 seeds; the CPU-sized stand-in for the
@@ -10,18 +13,24 @@ diffgrad_digits.json. ``--activation`` repeats the run with ELU or tanh (the pap
 activation study).
 
 What to expect: at the same lr, diffGrad trails Adam here. Its friction is
-sigmoid(|g_prev - g|) ~ 1/2 + |g_prev - g| / 4, and on this network the gradient entries change
+``sigmoid(|g_prev - g|) ~ 1/2 + |g_prev - g| / 4``, and on this network the gradient entries change
 by far less than 1 from step to step, so xi stays close to 1/2 (its mean over the weights is
 about 0.501 with ReLU) and diffGrad behaves like Adam at half the learning rate: DiffGrad at
 lr 2e-3 (the fifth curve) trains like Adam at lr 1e-3. The friction coefficient is not
 scale-invariant: it only departs from 1/2 where gradient changes are of order 1, as in the
 1-D experiment (examples/diffgrad_synthetic.py).
 
+The gallery runs it with 15 epochs and 2 seeds (``OPTKIT_EXAMPLES_QUICK=1``); the numbers above
+are the full run's.
+
+Run it with::
+
     python examples/diffgrad_digits.py                   # writes diffgrad_digits.png and .json
     python examples/diffgrad_digits.py --activation elu --epochs 50 --seeds 5
 """
 
 import argparse
+import os
 import time
 
 import matplotlib
@@ -36,6 +45,8 @@ from torch import nn  # noqa: E402
 
 from optkit.torch import DiffGrad  # noqa: E402
 from problems.ml import mlp_digits_split  # noqa: E402
+
+QUICK = os.environ.get("OPTKIT_EXAMPLES_QUICK") == "1"  # the docs gallery's smaller sizes
 
 BATCH_SIZE = 64
 HIDDEN = 64
@@ -53,8 +64,10 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
                         help="hidden activation (default: relu)")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs per run (default: 30)")
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (default: 3)")
+    parser.add_argument("--epochs", type=int, default=15 if QUICK else 30,
+                        help="epochs per run (default: 30)")
+    parser.add_argument("--seeds", type=int, default=2 if QUICK else 3,
+                        help="number of seeds (default: 3)")
     return parser.parse_args()
 
 

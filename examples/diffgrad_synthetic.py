@@ -1,4 +1,5 @@
-"""diffGrad against Adam on the paper's three 1-D non-convex functions (Dubey et al., Fig. 3).
+"""diffGrad against Adam on three 1-D functions (Dubey et al., Fig. 3)
+===================================================================
 
 Both start at x0 = -1 with the authors' setting (lr 0.1, beta1 0.95, 300 points: x0 and
 299 steps; optkit.solvers.diffgrad.PAPER_SYNTHETIC). The top row draws x_t against t, the
@@ -6,6 +7,8 @@ bottom row each function with the start and both final points. diffGrad's fricti
 the step where the gradient barely changes, so it settles in the global minimum of F1 and
 F2, where Adam overshoots into a local one; on F3 both end near 0. The final points also go
 to diffgrad_synthetic.json.
+
+Run it with::
 
     python examples/diffgrad_synthetic.py        # writes diffgrad_synthetic.png and .json
 """

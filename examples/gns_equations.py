@@ -1,4 +1,7 @@
-"""Gradient-normalized Newton on equations and Rosenbrock (Semenov, Jaggi and Doikov, 2025).
+"""Gradient-normalized Newton on equations and Rosenbrock
+======================================================
+
+The experiments of Semenov, Jaggi and Doikov (2025) on equations and on Rosenbrock's function.
 
 The paper's experiments 5.2-5.5 at CPU sizes, one row of panels each (f - f* against
 iterations and against time; the dotted line is the paper's threshold 1e-10):
@@ -26,6 +29,8 @@ iteration ((2/3)^4) and 16-fold per rank-one iteration, which needs fewer iterat
 On the Chebyshev chain every second-order method stalls near f = 7e-24: the iterates reach
 the Chebyshev curve u_2 = ... = u_n = 0 with x_1 slightly below 1, and going up that curve
 to x* = (1, ..., 1) is the exponentially slow part of Nesterov's function.
+
+Run it with::
 
     python examples/gns_equations.py            # writes gns_equations.png and .json
 """

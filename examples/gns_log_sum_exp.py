@@ -1,4 +1,7 @@
-"""Gradient-normalized Newton on log-sum-exp (Semenov, Jaggi and Doikov, 2025; spec 5.1).
+"""Gradient-normalized Newton on log-sum-exp (spec 5.1)
+====================================================
+
+The log-sum-exp experiment of Semenov, Jaggi and Doikov (2025).
 
 f(x) = mu log sum_i exp((<a_i, x> - b_i) / mu) with n = m = 200, mu = 1 (the CPU size of the
 paper's n = m = 1000; catalog problem "log-sum-exp", shifted so that x* = 0), from
@@ -20,6 +23,8 @@ term -(1/mu) grad f grad f^T, large far from x*), then grows as well: that term 
 x* (grad f(x*) = 0), so near x* weighted Gauss-Newton is the Hessian and the end is
 superlinear too. Both need far fewer iterations than the gradient methods. The table's
 numbers (and the last gamma_k) also go to gns_log_sum_exp.json.
+
+Run it with::
 
     python examples/gns_log_sum_exp.py          # writes gns_log_sum_exp.png and .json
 """

@@ -1,4 +1,7 @@
-"""MAID on Field of Experts denoising: learn weights, smoothings and 5x5 filters (spec E3).
+"""MAID on Field of Experts denoising (spec E3)
+============================================
+
+MAID learns the weights, smoothings and 5x5 filters of a Field of Experts.
 
 The catalog problem "foe-denoising" (4 synthetic 32x32 images of rectangles and disks, noise
 sigma = 0.1; 8 experts with 5x5 filters, 217 hyperparameters; start: log weights -3, log
@@ -31,10 +34,17 @@ end HOAG on one). At the same budget HOAG's best iterate reaches Phi 1.03 (27.4 
 gets there at about half HOAG's cost (8.5k against 15.5k). The table's numbers also go to
 maid_field_of_experts.json.
 
+The gallery runs it with a budget of 2000, the exact loss at 10 iterates per run and at most
+1000 iterations per exact lower solve (``OPTKIT_EXAMPLES_QUICK=1``); the numbers above are the
+full run's.
+
+Run it with::
+
     python examples/maid_field_of_experts.py     # writes maid_field_of_experts.png and .json
 """
 
 import argparse
+import os
 import time
 
 import matplotlib
@@ -50,9 +60,12 @@ import optkit  # noqa: E402
 import problems  # noqa: E402
 from optkit.bilevel import solve_lower  # noqa: E402
 
+QUICK = os.environ.get("OPTKIT_EXAMPLES_QUICK") == "1"  # the docs gallery's smaller sizes
+
 PHI_EPS = 1e-3  # accuracy of the exact-loss evaluations (Phi off by <= ||grad_y F|| 1e-3 < 1e-3
 #                 where Phi < 2, since ||grad_y F||^2 = 2 Phi / N)
-POINTS = 30  # iterates per run where the exact loss is evaluated, evenly spaced
+POINTS = 10 if QUICK else 30  # iterates per run where the exact loss is evaluated, evenly spaced
+PHI_MAXITER = 1000 if QUICK else 100_000  # iterations of each exact-loss lower solve, at most
 RUNS = {  # label: (method, options); FoE is not quadratic in y: L_B and L_Ainv estimated
     "MAID eps0=1e-1": ("maid", {"L_B": "estimate", "L_Ainv": "estimate"}),
     "fixed eps=1e-3": ("maid-fixed", {"eps0": 1e-3}),
@@ -62,7 +75,7 @@ RUNS = {  # label: (method, options); FoE is not quadratic in y: L_B and L_Ainv 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--budget", type=int, default=15_000,
+    parser.add_argument("--budget", type=int, default=2000 if QUICK else 15_000,
                         help="lower-level cost (LL + CG iterations) of each run "
                              "(default: 15000)")
     return parser.parse_args()
@@ -72,7 +85,7 @@ def exact_trajectory(problem, xs):
     """Phi(x_k) and the PSNR of y*(x_k) at the iterates xs (warm-started tight solves)."""
     y, phi, psnr = problem.y0.copy(), [], []
     for x in xs:
-        y = solve_lower(problem, x, y, eps=PHI_EPS, maxiter=100_000).y
+        y = solve_lower(problem, x, y, eps=PHI_EPS, maxiter=PHI_MAXITER).y
         phi.append(problem.upper_fun(x, y))
         psnr.append(problem.info["psnr"](y))
     return np.array(phi), np.array(psnr), y

@@ -1,4 +1,9 @@
-"""Quickstart: three methods on logistic regression, one convergence plot.
+"""Quickstart: three methods on logistic regression
+================================================
+
+One convergence plot of gradient descent, Nesterov's method and SciPy's L-BFGS-B.
+
+Run it with::
 
     python examples/quickstart.py            # writes quickstart.png and quickstart.json
 """
