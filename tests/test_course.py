@@ -54,11 +54,16 @@ def _same_figures(a, b, path="results"):
         assert a == b, (path, a, b)
 
 
-def _check_lesson_matches_solutions(lesson, solved):
+def _solved(name, check):
+    """The solutions' ``results``: checked as the lesson's are, and equal to the lesson's in
+    every figure they share (same code, same seeds)."""
+    lesson, solved = _run_once(name), _run_once(name, solutions=True)
     for key, value in lesson.items():
         if key not in _TIMED_FIGURES:
             assert key in solved, key
             _same_figures(value, solved[key], key)
+    check(solved)
+    return solved
 
 
 # -- lesson 1: first-order and adaptive methods --------------------------------------------------
@@ -97,10 +102,7 @@ def test_lesson_first_order():
 
 
 def test_lesson_first_order_solutions():
-    lesson = _run_once("01_first_order")
-    r = _run_once("01_first_order", solutions=True)
-    _check_lesson_matches_solutions(lesson, r)
-    _check_first_order(r)
+    r = _solved("01_first_order", _check_first_order)
     # exercise 1: GD converges for every step below 2/L, diverges above; longest is best
     assert r["ex1_converged"] == [0.5, 1.0, 1.5, 1.9, 1.99]
     assert r["ex1_diverged"] == [2.05, 2.5]
@@ -155,10 +157,7 @@ def test_lesson_second_order():
 
 
 def test_lesson_second_order_solutions():
-    lesson = _run_once("02_second_order")
-    r = _run_once("02_second_order", solutions=True)
-    _check_lesson_matches_solutions(lesson, r)
-    _check_second_order(r)
+    r = _solved("02_second_order", _check_second_order)
     # exercise 1: Fisher = Hessian for logistic regression; stale saves Hessians; empirical
     # Fisher and diagonal converge only linearly
     its, hessians = r["ex1_its"], r["ex1_hessians"]
@@ -427,10 +426,7 @@ def test_lesson_benchmarking():
 
 
 def test_lesson_benchmarking_solutions():
-    lesson = _run_once("07_benchmarking")
-    r = _run_once("07_benchmarking", solutions=True)
-    _check_lesson_matches_solutions(lesson, r)
-    _check_benchmarking(r)
+    r = _solved("07_benchmarking", _check_benchmarking)
     # exercise 1: the hand-made profile equals optkit's; L-BFGS-B is best on all three
     assert r["ex1_match"] is True
     ratios = r["ex1_ratios"]
