@@ -213,6 +213,7 @@ class _ActiveSetProjection:
             return w.copy()
         active = self.active.copy()
         lam = np.zeros_like(q)
+        tie = 1e-14 * (1.0 + np.abs(q).max())  # rounding-level ties stay inactive
         for steps in range(1, self.MAX_STEPS + 1):
             self.steps = steps
             lam[:] = 0.0
@@ -220,8 +221,7 @@ class _ActiveSetProjection:
                 lam[active] = scipy.linalg.solve(self.gram[np.ix_(active, active)], q[active],
                                                  assume_a="pos", check_finite=False)
             slack = self.gram @ lam - q
-            scale = 1.0 + np.abs(q).max()
-            new = lam - slack > 1e-14 * scale  # ties (rounding-level) stay inactive
+            new = lam - slack > tie
             if np.array_equal(new, active):
                 self.active = active
                 return w - self.G.T @ lam
