@@ -69,11 +69,11 @@ def affine_projection(G: Any, h: ArrayLike, *, equality: bool = False,
         Project onto the affine subspace ``G w = h`` (closed form).
     solver : {"auto", "active-set", "OSQP", "CLARABEL"}, default "auto"
         How two or more inequalities are handled. ``"active-set"``: the dual active-set
-        method (Notes), exact and warm-started from the previous projection's multipliers;
-        it needs linearly independent rows (``G Gᵀ`` positive definite) and at most
-        ``MAX_ACTIVE_SET_ROWS`` of them. ``"OSQP"``: cvxpy's QP, warm-started, solved to 1e-6
-        and polished (the active set's KKT system solved exactly: errors near rounding),
-        CLARABEL taking over when the polish fails. ``"CLARABEL"``: an interior-point
+        method (Notes), exact and warm-started from the previous projection's active set;
+        it needs linearly independent rows (``G Gᵀ`` positive definite), at most 4000 of
+        them (``MAX_ACTIVE_SET_ROWS``). ``"OSQP"``: cvxpy's QP, warm-started, solved to
+        1e-6 and polished (the active set's KKT system solved exactly: errors near
+        rounding), CLARABEL taking over when the polish fails. ``"CLARABEL"``: an interior-point
         method, accurate but not warm-started. ``"auto"``: the active-set method when it
         applies, OSQP otherwise.
 
