@@ -8,8 +8,8 @@ linear head (the whole network is the lower variable, a nonconvex lower level), 
 random RNN as a feature map under a ridge-regularized softmax head (a strongly convex lower
 level, the setting of the theory). Every oracle is derived by autograd
 (:meth:`optkit.BilevelProblem.from_torch`), with mini-batch samplers for the stochastic
-methods (``"bo-rep"``, ``"ma-soba"``, ``"soba"``, ``"stocbio"``, ``"ttsa"``); importing this
-module does not import torch.
+methods (``"bo-rep"``, ``"ma-soba"``, ``"soba"``, ``"stocbio"``, ``"ttsa"``,
+``"sustain"``); importing this module does not import torch.
 
 Notation: ``x`` is the upper variable (one logit per training example), ``y`` the lower one
 (the model's parameters, flat); ``F`` is the upper objective and ``f`` the lower one

@@ -7,7 +7,7 @@ sequences (an overfitting regime) does well on validation sequences. The task is
 sign of the sum of a sequence's inputs, with a fraction of the labels flipped. Every oracle is
 derived by autograd (:meth:`optkit.BilevelProblem.from_torch`), with mini-batch samplers
 for the stochastic methods (``"bo-rep"``, ``"ma-soba"``, ``"soba"``, ``"stocbio"``,
-``"ttsa"``); importing this module does not import torch.
+``"ttsa"``, ``"sustain"``); importing this module does not import torch.
 
 Notation: ``x = (ρ,)`` is the upper variable, ``y`` the lower one (the network's parameters,
 flat); ``F`` is the upper objective and ``f`` the lower one (BO-REP's ``f`` and ``g``).

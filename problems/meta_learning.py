@@ -7,8 +7,8 @@ examples. Every task asks for the parity of the digit (even or odd), on images o
 classes only (its *domain*: 2 even and 2 odd digits); the training tasks use the digits 0 to
 7, the test tasks contain an 8 or a 9, on images no training task uses. Every oracle is
 derived by autograd (:meth:`optkit.BilevelProblem.from_torch`), with task samplers for
-the stochastic methods (``"bo-rep"``, ``"ma-soba"``, ``"soba"``, ``"stocbio"``, ``"ttsa"``);
-importing this module does not import torch.
+the stochastic methods (``"bo-rep"``, ``"ma-soba"``, ``"soba"``, ``"stocbio"``, ``"ttsa"``,
+``"sustain"``); importing this module does not import torch.
 
 Notation: ``x`` is the upper variable (the encoder's parameters, flat), ``y`` the lower one
 (the head's, flat); ``F`` is the upper objective and ``f`` the lower one (BO-REP's ``f`` and

@@ -1,7 +1,7 @@
 r"""A simulated quadratic bilevel problem with finite sums in both levels, whose mini-batch
 oracles sample data rows (not additive noise): the simulated quadratic of the public bilevel
 benchmarks (inner dimension 100, outer 10, inner strong convexity 0.1, thousands of samples),
-so that stochastic bilevel methods (BO-REP, SOBA, MA-SOBA, StocBiO, TTSA; spec
+so that stochastic bilevel methods (BO-REP, SOBA, MA-SOBA, StocBiO, TTSA, SUSTAIN; spec
 ``papers/bo-rep.md``) can be compared on the same footing as there.
 
 Notation: ``x`` is the upper variable, ``y`` the lower one, ``F`` the upper objective and

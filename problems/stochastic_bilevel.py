@@ -38,25 +38,31 @@ _LOWER = ("lower_grad_y", "lower_grad_x", "lower_hvp_yy", "lower_hvp_xy")
 
 def with_noise(problem: BilevelProblem, sigma: float) -> BilevelProblem:
     """``problem`` with ``sample_upper`` and ``sample_lower``: ``sample(batch_size, rng)``
-    returns the problem whose gradients and Hessian-vector products add independent
-    ``N(0, σ²/batch_size)`` noise to every entry at every call (the mean of ``batch_size``
-    noisy oracles), drawn from a generator seeded from ``rng``; values are exact. Oracles
-    that return tensors get the same noise, as tensors on their device."""
+    returns the problem whose gradients and Hessian-vector products add ``N(0, σ²/batch_size)``
+    noise to every entry (the mean of ``batch_size`` noisy oracles), drawn from a generator
+    seeded from ``rng``; values are exact. The noise belongs to the sample, as a mini-batch's
+    data do: each oracle of one sample draws it at its first call and adds the same noise at
+    every point (so a method that evaluates one sample at two points, SUSTAIN, sees the same
+    sample there); fresh samples are independent. Oracles that return tensors get the same
+    noise, as tensors on their device."""
     sigma = float(sigma)
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be finite and >= 0, got {sigma!r}")
 
-    def plus_noise(value: Any, scale: float, rng: np.random.Generator) -> Any:
-        noise = scale * rng.standard_normal(tuple(value.shape))
+    def plus(value: Any, noise: Array) -> Any:
         # a tensor (a problem of BilevelProblem.from_torch(..., tensors=True)) on its device
         return value + (value.new_tensor(noise) if hasattr(value, "new_tensor") else noise)
 
     def noisy(fun: Callable[..., Any], scale: float, rng: np.random.Generator):
+        drawn: list[Array] = []  # the sample's noise of this oracle, drawn at the first call
+
         def oracle(*args: Array) -> Any:
             value = fun(*args)
-            if isinstance(value, tuple):  # upper_grad: (∇_x F, ∇_y F)
-                return tuple(plus_noise(v, scale, rng) for v in value)
-            return plus_noise(value, scale, rng)
+            values = value if isinstance(value, tuple) else (value,)  # upper_grad: a pair
+            if not drawn:
+                drawn.extend(scale * rng.standard_normal(tuple(v.shape)) for v in values)
+            out = tuple(plus(v, n) for v, n in zip(values, drawn, strict=True))
+            return out if isinstance(value, tuple) else out[0]
         return oracle
 
     def sampler(names: tuple[str, ...]):

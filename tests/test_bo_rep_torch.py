@@ -32,6 +32,7 @@ def torch_quadratic(numpy_problem, sigma):
     ("bo-rep", {"eta": 0.05, "nu": 0.2, "alpha": 0.2}),
     ("ma-soba", {"eta": 0.05}),
     ("stocbio", {"eta": 0.05, "alpha": 0.2}),
+    ("sustain", {"eta": 0.05, "alpha": 0.2}),
 ])
 def test_torch_backend_repeats_the_numpy_run(method, options):
     # the issue: same seed, same samples, float64 on CPU: the iterates agree to 1e-10

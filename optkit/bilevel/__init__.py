@@ -22,6 +22,7 @@ from optkit.bilevel.hypergradient import LINSOLVES, HypergradientInfo, hypergrad
 from optkit.bilevel.lower import LOWER_SOLVERS, LowerSolve, solve_lower
 from optkit.bilevel.stochastic import (
     Oracles,
+    SameSamples,
     epoch_sgd,
     lower_sgd,
     neumann,
@@ -31,6 +32,6 @@ from optkit.bilevel.stochastic import (
 
 __all__ = ["hypergradient", "HypergradientInfo", "LINSOLVES", "solve_lower", "LowerSolve",
            "LOWER_SOLVERS", "error_bound", "value_bounds", "estimate_strong_convexity",
-           "estimate_lipschitz", "check_derivatives", "mixed_norm", "Oracles", "lower_sgd",
-           "epoch_sgd", "z_step", "neumann", "project_ball", "affine_constraints",
+           "estimate_lipschitz", "check_derivatives", "mixed_norm", "Oracles", "SameSamples",
+           "lower_sgd", "epoch_sgd", "z_step", "neumann", "project_ball", "affine_constraints",
            "affine_projection"]

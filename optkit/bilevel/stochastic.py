@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Oracles", "project_ball", "lower_sgd", "epoch_sgd", "z_step", "neumann", "norm",
-           "all_finite", "zeros_like"]
+__all__ = ["Oracles", "SameSamples", "project_ball", "lower_sgd", "epoch_sgd", "z_step",
+           "neumann", "norm", "all_finite", "zeros_like"]
 
 Array = NDArray[np.float64]
 
@@ -82,6 +82,42 @@ class Oracles:
         if self.batch_size is None or sampler is None:
             return self.problem
         return sampler(self.batch_size, self.rng)
+
+
+class SameSamples:
+    """The mini-batches of a first pass, handed out again on a second: the same samples at
+    two points, as recursive-momentum (STORM) estimators need.
+
+    Until :meth:`rewind`, ``upper()`` and ``lower()`` draw from ``oracles`` and keep what
+    they draw; after it, both hand out the kept draws in the order they were drawn, so that
+    code making the same calls in the same order sees the same mini-batches.
+
+    Parameters
+    ----------
+    oracles : Oracles
+    """
+
+    def __init__(self, oracles: Oracles) -> None:
+        self.oracles, self.drawn = oracles, []
+        self.replay: Any = None
+
+    def upper(self) -> Any:
+        """A fresh upper mini-batch (kept), or the next kept draw after :meth:`rewind`."""
+        return self._next(self.oracles.upper)
+
+    def lower(self) -> Any:
+        """A fresh lower mini-batch (kept), or the next kept draw after :meth:`rewind`."""
+        return self._next(self.oracles.lower)
+
+    def rewind(self) -> None:
+        """Hand out the kept draws from the first again."""
+        self.replay = iter(self.drawn)
+
+    def _next(self, draw: Any) -> Any:
+        if self.replay is not None:
+            return next(self.replay)
+        self.drawn.append(draw())
+        return self.drawn[-1]
 
 
 def project_ball(v: Array, center: Array | float, radius: float | None) -> Array:

@@ -54,11 +54,13 @@ class StochasticOptions(Options):
 class StochasticState(State):
     """``x`` with ``fun = F(x, y)`` (the full upper loss), the lower iterate ``y``, the
     linear-system variable ``z`` (single-loop methods), the step direction ``m`` (the
-    momentum, or the hypergradient estimate) and the iteration counter ``t``."""
+    momentum, or the hypergradient estimate), the lower step direction ``e`` (SUSTAIN's
+    recursive momentum) and the iteration counter ``t``."""
 
     y: Array | None = None
     z: Array | None = None
     m: Array | None = None
+    e: Array | None = None
     t: int = 0
     direction_norm: float = math.nan
     phi_grad_norm: float = math.nan
