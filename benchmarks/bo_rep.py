@@ -1,5 +1,5 @@
-"""BO-REP against its baselines (SOBA, MA-SOBA, StocBiO, TTSA): oracle calls and wall time to a
-stationary point, with mini-batches.
+"""BO-REP against its baselines (SOBA, MA-SOBA, StocBiO, TTSA, SUSTAIN): oracle calls and wall
+time to a stationary point, with mini-batches.
 
 Problems (``--problems``; spec ``papers/bo-rep.md``, section 7 and the issue):
 
@@ -14,8 +14,8 @@ Problems (``--problems``; spec ``papers/bo-rep.md``, section 7 and the issue):
 
   Each method runs a small grid of upper steps ``eta`` (the other steps fixed at stable
   values: the lower SGD step ``alpha = 1/L`` and the z step ``nu = 1/L``, ``L = λ_max(H)``;
-  the Neumann series of StocBiO and TTSA with step ``1/L`` and 10 terms; the other options
-  the methods' defaults) for each of 3 seeds (the methods' ``seed``: the mini-batches; the
+  the Neumann series of StocBiO, TTSA and SUSTAIN with step ``1/L`` and 10 terms; the other
+  options the methods' defaults) for each of 3 seeds (the methods' ``seed``: the mini-batches; the
   data are fixed). A setting's numbers are the medians over the seeds (each column its own
   median), a run that does not reach the target counting as infinite; a method's best
   setting is the one with the fewest median oracle calls.
@@ -35,7 +35,7 @@ Problems (``--problems``; spec ``papers/bo-rep.md``, section 7 and the issue):
     and one mixed product; the issue's goal: at most 3), and all the derivatives of one
     BO-REP or MA-SOBA iteration (plus the z step's Hessian-vector product) and of one StocBiO
     iteration (its Neumann series);
-  * the time per outer iteration of BO-REP, StocBiO and MA-SOBA (settings of
+  * the time per outer iteration of BO-REP, StocBiO, MA-SOBA and SUSTAIN (settings of
     ``examples/bo_rep_hyper_cleaning.py``; the upper loss recorded on the mini-batch), from
     the history's clock after the start (BO-REP's refinement, timed alone, is not in it),
     the median over the seeds.
@@ -68,8 +68,7 @@ import optkit
 import problems
 from optkit._table import write_atomic
 
-METHODS = ("bo-rep", "ma-soba", "soba", "stocbio", "ttsa")
-NEUMANN = ("stocbio", "ttsa")
+METHODS = ("bo-rep", "ma-soba", "soba", "stocbio", "ttsa", "sustain")
 COUNTERS = ("njev", "lower_njev", "lower_nhev")
 
 
@@ -82,7 +81,7 @@ def quadratic_settings(problem: Any, quick: bool) -> dict[str, tuple[dict[str, A
     normalized_grid = [1e-2, 3e-3, 1e-3, 3e-4]  # BO-REP: the length of every step
     return {"bo-rep": (single, normalized_grid), "ma-soba": (single, fixed_grid),
             "soba": (single, fixed_grid), "stocbio": (neumann, fixed_grid),
-            "ttsa": (neumann, fixed_grid)}
+            "ttsa": (neumann, fixed_grid), "sustain": (neumann, fixed_grid)}
 
 
 #: name -> the problem (registry entry, builder arguments full / quick), run limits, settings.
@@ -202,7 +201,7 @@ def print_table(s: dict[str, Any]) -> None:
           f"L = {L:.3g}, ||grad Phi(x0)|| = {s['phi_grad_norm_x0']:.3g}): batch "
           f"{s['limits']['batch_size']}, maxiter {s['limits']['maxiter']}, target "
           f"||grad Phi|| <= {s['target']:g}, median over seeds {s['seeds']}")
-    print(f"  alpha = nu = 1/L = {1 / L:.3g}; StocBiO/TTSA: Neumann step 1/L, 10 terms")
+    print(f"  alpha = nu = 1/L = {1 / L:.3g}; StocBiO/TTSA/SUSTAIN: Neumann step 1/L, 10 terms")
     head = (f"  {'method':8s} {'best eta':>8s} {'reached':>7s} {'iters':>7s} {'upper grad':>10s} "
             f"{'lower grad':>10s} {'HVP+JVP':>9s} {'total':>9s} {'wall':>8s}")
     print(head)
@@ -230,10 +229,12 @@ def print_table(s: dict[str, Any]) -> None:
 
 #: E3's settings, those of ``examples/bo_rep_hyper_cleaning.py`` (tuned there on validation).
 HYPER_CLEANING = {
-    "bo-rep": {"eta": 2.0, "nu": 0.1, "beta": 0.9, "interval": 2, "lower_steps": 3,
+    "bo-rep": {"eta": 1.0, "nu": 0.1, "beta": 0.9, "interval": 2, "lower_steps": 3,
                "refine_epochs": 4, "refine_steps": 16},
     "stocbio": {"eta": 30.0, "inner_steps": 3, "neumann_lr": 0.3, "neumann_terms": 5},
-    "ma-soba": {"eta": 300.0, "nu": 0.1, "beta": 0.9},
+    "ma-soba": {"eta": 100.0, "nu": 0.1, "beta": 0.9},
+    "sustain": {"eta": 100.0, "beta": 0.5, "beta_lower": 0.5, "neumann_lr": 0.3,
+                "neumann_terms": 3},
 }
 
 
@@ -278,7 +279,7 @@ def bench_hyper_cleaning(key: str, args: argparse.Namespace) -> dict[str, Any]:
                                              + ms["hvp_xy"]) / ms["lower_grad"]}
     seeds = list(range(args.seeds))
     rows = []
-    for method in ("bo-rep", "stocbio", "ma-soba"):
+    for method in HYPER_CLEANING:
         if method not in args.methods:
             continue
         options = {**HYPER_CLEANING[method], "batch_size": batch, "alpha": 0.3,

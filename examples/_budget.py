@@ -21,6 +21,9 @@ def calls_per_iteration(method, opts):
         return 1 + opts["lower_steps"] / opts["interval"] + 2, refine
     if method in ("ma-soba", "soba"):
         return 4, 0  # upper gradient, lower gradient, Hessian-vector and mixed product
+    if method == "sustain":  # StocBiO's calls with one lower step, at two points; the first
+        calls = 2 + opts["neumann_terms"]  # directions at the start once
+        return 2 * calls, calls
     # StocBiO / TTSA: upper gradient, inner_steps lower gradients, Q - 1 Hessian-vector
     # products in the series and one mixed product
     return 1 + opts["inner_steps"] + opts["neumann_terms"], 0

@@ -506,42 +506,47 @@ def test_bo_rep_unbounded_smoothness(tmp_path):
         assert crawl["status"] == [1, 1, 1] and min(crawl["final_grad_norm"]) > 4.0
 
 
-@pytest.mark.slow  # about three minutes: CI runs it in its slow pass
+@pytest.mark.slow  # about two minutes: CI runs it in its slow pass
 def test_bo_rep_hyper_cleaning(tmp_path):
     figures = run_example("bo_rep_hyper_cleaning", tmp_path)
     runs, budget = figures["runs"], figures["budget"]
     acc = {label: run["test_accuracy_summary"]["mean"] for label, run in runs.items()}
-    bo_rep, baselines = runs["BO-REP"], ("MA-SOBA", "StocBiO", "TTSA")
+    bo_rep, baselines = runs["BO-REP"], ("MA-SOBA", "StocBiO", "TTSA", "SUSTAIN")
     # 300 iterations: 300 upper gradients, 240 + 3 * 150 lower ones, 2 * 300 products
     assert budget == 300 + 690 + 600
     # equal oracle calls (gradients + products from the counters): every bilevel run within
-    # 1% of BO-REP's 1590 (measured 1589-1593); all reach maxiter, none diverges
+    # 1% of BO-REP's 1590 (measured 1585-1593); all reach maxiter, none diverges
     for label in ("BO-REP", *baselines):
         assert runs[label]["status"] == [1] * 5, label
         assert all(abs(c - budget) <= 0.01 * budget for c in runs[label]["calls"]), label
     assert runs["noisy labels (same lower steps)"]["calls"] == bo_rep["lower_grads"]
     # E3, first half of the done-means: BO-REP's final test accuracy beats training on the
-    # noisy labels (measured means 0.927 against 0.906 with BO-REP's 690 lower steps and
-    # 0.908 with its 1590 oracle calls; stds 0.006, 0.015, 0.012; ahead on every seed)
+    # noisy labels (measured means 0.934 against 0.908 with BO-REP's 690 lower steps and
+    # 0.848 with its 1590 oracle calls, which overfit the noise; ahead on 4 seeds of 5 and 5
+    # of 5)
     for label in ("noisy labels (same lower steps)", "noisy labels (same oracle calls)"):
-        assert acc["BO-REP"] > acc[label] + 0.01, label
+        assert acc["BO-REP"] > acc[label] + 0.015, label
         noisy = runs[label]["test_accuracy"]
-        assert sum(b > n for b, n in zip(bo_rep["test_accuracy"], noisy, strict=True)) >= 4
-    # The second half, "at least the best baseline's at equal oracle calls", does NOT hold:
-    # StocBiO with 5 Neumann terms (steps tuned on validation, seed 0) ends at 0.931 +- 0.007
-    # against BO-REP's 0.927 +- 0.006, ahead on 4 seeds of 5; MA-SOBA 0.924 +- 0.015. What
-    # holds: BO-REP within 0.01 (5 of 497 test examples) of the best baseline, well above
-    # TTSA (measured 0.899 +- 0.012)
-    assert acc["BO-REP"] >= max(acc[label] for label in baselines) - 0.01
-    assert acc["BO-REP"] > acc["TTSA"] + 0.015
-    # regression pins: BO-REP's accuracy (0.920-0.936 over the seeds) still rising at half
-    # the budget (mean 0.894 there)
-    assert min(bo_rep["test_accuracy"]) > 0.90 and acc["BO-REP"] > 0.915
+        assert sum(b > n for b, n in zip(bo_rep["test_accuracy"], noisy, strict=True)) >= 3
+    # The second half, at least the best baseline's accuracy at equal oracle calls (steps
+    # tuned by the mean validation accuracy over the seeds): measured 0.934 +- 0.006 against
+    # TTSA 0.933 +- 0.011, StocBiO 0.931 +- 0.007, MA-SOBA 0.929 +- 0.011: met by 0.001, a
+    # tie within the seeds' spread. Asserted with a margin of 2 test examples of 497 (0.004),
+    # since another CPU's float32 kernels move each seed by an example or two; BO-REP is
+    # ahead of every baseline on validation (0.954 against 0.945 and less)
+    assert acc["BO-REP"] >= max(acc[label] for label in baselines) - 0.004
+    val = {label: runs[label]["val_accuracy_summary"]["mean"] for label in ("BO-REP", *baselines)}
+    assert val["BO-REP"] > max(val[label] for label in baselines) + 0.003
+    # SUSTAIN, one lower step per 2(Q + 2) = 10 oracle calls, trails (measured 0.866)
+    assert acc["SUSTAIN"] < acc["BO-REP"] - 0.03
+    # regression pins: BO-REP's accuracy (0.922-0.940 over the seeds) still rising at half
+    # the budget (mean 0.899 there)
+    assert min(bo_rep["test_accuracy"]) > 0.91 and acc["BO-REP"] > 0.925
     halfway = [curve[2] for curve in bo_rep["curve"]["test_accuracy"]]
     assert figures["checkpoints"][1] == 795 and sum(halfway) / 5 < acc["BO-REP"] - 0.01
-    # BO-REP down-weights the corrupted examples (regression pins: AUC 0.888-0.943 over the
-    # seeds; mean weight 0.07 corrupted against 0.92 clean on seed 0); MA-SOBA's
-    # un-normalized steps flag them better here (AUC 0.955-0.990)
+    # BO-REP down-weights the corrupted examples (regression pins: AUC 0.912-0.954 over the
+    # seeds; mean weight 0.04 corrupted against 0.91 clean on seed 0); MA-SOBA's
+    # un-normalized steps flag them better here (AUC 0.967-0.991)
     assert min(bo_rep["auc"]) > 0.85
     weights = figures["bo_rep_weights_seed0"]
     assert weights["corrupted_mean"] < 0.2 and weights["clean_mean"] > 0.8
